@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Shared documentation of persist.docker modules.
+
+    This is a private part of the collection: only its modules may rely on it.
+    """
+
+    # Connection options; the argument spec lives in module_utils/_connection.py.
+    DOCUMENTATION = r"""
+options:
+  docker_host:
+    description:
+      - The Docker engine to talk to, as a URL such as C(unix:///var/run/docker.sock),
+        C(tcp://engine.example.com:2376) or C(ssh://user@engine.example.com).
+      - Falls back to the E(DOCKER_HOST) environment variable, then to the local socket.
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  tls:
+    description:
+      - Talk to the engine over TLS.
+      - Implied when O(validate_certs=true).
+      - Falls back to the E(DOCKER_TLS) environment variable.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - Verify the engine's certificate against O(ca_path) when using TLS.
+      - Falls back to the E(DOCKER_TLS_VERIFY) environment variable.
+    type: bool
+    default: false
+    aliases: [tls_verify]
+  ca_path:
+    description:
+      - CA certificate that signed the engine's certificate.
+      - Defaults to C(ca.pem) in the directory named by E(DOCKER_CERT_PATH) when that variable is set.
+    type: path
+    aliases: [ca_cert, tls_ca_cert]
+  client_cert:
+    description:
+      - Client certificate presented to the engine.
+      - Defaults to C(cert.pem) in the directory named by E(DOCKER_CERT_PATH) when that variable is set.
+    type: path
+    aliases: [tls_client_cert, cert_path]
+  client_key:
+    description:
+      - Private key of O(client_cert).
+      - Defaults to C(key.pem) in the directory named by E(DOCKER_CERT_PATH) when that variable is set.
+    type: path
+    aliases: [tls_client_key, key_path]
+  api_version:
+    description:
+      - Docker API version to speak, for example C(1.41). V(auto) asks the engine.
+      - Falls back to the E(DOCKER_API_VERSION) environment variable.
+    type: str
+    default: auto
+    aliases: [docker_api_version]
+  timeout:
+    description:
+      - Seconds to wait for an answer to one API call. Data streams are not limited by it.
+      - Falls back to the E(DOCKER_TIMEOUT) environment variable.
+    type: int
+    default: 60
+requirements:
+  - Docker SDK for Python >= 5.0 (C(pip install docker), or the distribution's C(python3-docker))
+  - The managed node must reach the Docker engine (its socket or TCP address).
+notes:
+  - Connection options can be set once for all modules of the collection with
+    C(module_defaults) and the action group C(group/persist.docker.docker).
+"""
+
+    # Options of the short-lived helper containers that read or write volume data.
+    HELPER = r"""
+options:
+  helper_image:
+    description:
+      - Image of the short-lived helper containers that read volume contents.
+      - Any image with GNU tar and GNU find works. On an air-gapped site, load or tag a local
+        image under this name (for example C(docker tag my-debian debian:bookworm-20250908-slim)).
+    type: str
+    default: debian:bookworm-20250908-slim
+  helper_pull:
+    description:
+      - When to pull O(helper_image).
+      - V(missing) pulls only when the engine does not have it, V(always) pulls every run,
+        V(never) fails when the image is missing.
+    type: str
+    choices: [missing, always, never]
+    default: missing
+notes:
+  - Helper containers run with no network, the log driver C(none), a read-only root file system,
+    the volume mounted read-only, and the label C(persist.docker.helper). They are removed when
+    the task ends; helpers left behind by a killed run are removed by the next run.
+"""

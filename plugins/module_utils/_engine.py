@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""Engine access for volumes: inspect, list, create, remove, who mounts what, usage.
+
+A thin layer over the SDK's low-level client that turns API failures into EngineError
+naming the volume, and hands back plain dicts (see _volume_spec).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError
+from ansible_collections.persist.docker.plugins.module_utils._usage import FIND_FORMAT, UsageTally
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
+    describe_volume,
+    mount_table,
+)
+
+try:
+    from docker.errors import APIError, NotFound
+except ImportError:  # pragma: no cover - connect() reports the missing SDK first
+    pass
+
+# Where helper containers mount the volume they read.
+HELPER_MOUNT = "/volume"
+
+
+class VolumeEngine:
+    """Volume operations on one engine; ``helpers`` is a HelperRunner for reading data."""
+
+    def __init__(self, client, helpers=None):
+        self.client = client
+        self.helpers = helpers
+
+    def volume(self, name):
+        """The description of volume ``name``, or None when it does not exist."""
+        try:
+            return describe_volume(self.client.inspect_volume(name))
+        except NotFound:
+            return None
+        except APIError as exc:
+            raise EngineError("Cannot inspect volume %s: %s" % (name, exc), volume=name)
+
+    def volumes(self, label_filters=None):
+        """Descriptions of all volumes, or those carrying every label filter, sorted by name.
+
+        Each filter is ``key`` (the label is set) or ``key=value``.
+        """
+        filters = {"label": list(label_filters)} if label_filters else None
+        try:
+            answer = self.client.volumes(filters=filters)
+        except APIError as exc:
+            raise EngineError("Cannot list volumes: %s" % exc)
+        found = [describe_volume(entry) for entry in (answer or {}).get("Volumes") or []]
+        return sorted(found, key=lambda volume: volume["name"])
+
+    def mount_table(self):
+        """{volume name: [containers that mount it]} over all containers, running or not."""
+        try:
+            return mount_table(self.client.containers(all=True))
+        except APIError as exc:
+            raise EngineError("Cannot list containers: %s" % exc)
+
+    def users(self, name):
+        """The containers, running or not, that mount volume ``name``."""
+        return self.mount_table().get(name, [])
+
+    def create(self, name, driver, driver_opts, labels):
+        try:
+            self.client.create_volume(name=name, driver=driver, driver_opts=driver_opts or None, labels=labels or None)
+        except APIError as exc:
+            raise EngineError("Cannot create volume %s with driver %s: %s" % (name, driver, exc), volume=name)
+        return self.volume(name)
+
+    def remove(self, name):
+        try:
+            self.client.remove_volume(name)
+        except NotFound:
+            return
+        except APIError as exc:
+            raise EngineError(
+                "Cannot remove volume %s: %s. If a container was created with it meanwhile, "
+                "remove that container first." % (name, exc),
+                volume=name,
+            )
+
+    def usage(self, name):
+        """Entries and bytes of volume ``name``, counted by a read-only helper container."""
+        tally = UsageTally()
+        command = ["find", HELPER_MOUNT, "-xdev", "-mindepth", "1", "-printf", FIND_FORMAT]
+        for chunk in self.helpers.stream_output(command, {name: HELPER_MOUNT}, "measuring volume %s" % name):
+            tally.feed(chunk)
+        return tally.result()

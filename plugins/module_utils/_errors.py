@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""Typed errors raised by the collection's layers.
+
+Every layer raises a subclass of PersistError; the module runner turns it into one
+``fail_json`` with ``msg`` and any structured ``details``. Messages say what failed,
+which volume, container or image is at fault, and what the user can do next.
+"""
+
+from __future__ import annotations
+
+
+class PersistError(Exception):
+    """Base of all errors the modules report as a task failure."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class DependencyError(PersistError):
+    """A Python library the module needs is missing or too old."""
+
+
+class EngineError(PersistError):
+    """The Docker engine could not be reached or refused a request."""
+
+
+class HelperError(PersistError):
+    """A helper container could not be had, or its command failed."""
+
+
+class VolumeConflict(PersistError):
+    """An existing volume differs from the request and cannot be changed safely."""
+
+
+class VolumeInUse(PersistError):
+    """Containers reference a volume that the request would remove."""
+
+
+class VolumeNotEmpty(PersistError):
+    """A volume holds data that the request would destroy."""

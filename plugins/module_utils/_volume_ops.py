@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""The volume and volume_info operations: read state, decide, act (outside check mode).
+
+Decisions are made the same way in check mode and for real, so check mode predicts
+``changed`` and the actions exactly. Nothing here removes a volume that holds data or
+that a container references unless the caller said so explicitly.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.persist.docker.plugins.module_utils._errors import (
+    VolumeConflict,
+    VolumeInUse,
+    VolumeNotEmpty,
+)
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
+    describe_users,
+    format_differences,
+    missing_volume,
+    stringify_options,
+    volume_differences,
+)
+
+_DIFF_KEYS = ("name", "driver", "driver_opts", "labels")
+
+
+def _diff_view(volume):
+    if not volume or not volume.get("exists"):
+        return {}
+    return dict((key, volume[key]) for key in _DIFF_KEYS)
+
+
+def _result(changed, actions, before, after, **extra):
+    result = dict(changed=changed, actions=actions, volume=after, diff=dict(before=_diff_view(before), after=_diff_view(after)))
+    result.update(extra)
+    return result
+
+
+def _refuse_if_used(engine, name, doing):
+    users = engine.users(name)
+    if users:
+        raise VolumeInUse(
+            "Volume %s is used by %d container(s): %s. Docker keeps a volume referenced until "
+            "the container is removed, running or not; remove those containers before %s. "
+            "Nothing was changed." % (name, len(users), describe_users(users), doing),
+            volume=name,
+            containers=users,
+        )
+
+
+def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mode):
+    """Create volume ``name`` or confirm it matches; recreate it only if allowed and empty."""
+    current = engine.volume(name)
+    if current is None:
+        wanted = _planned(name, driver, stringify_options(driver_opts) or {}, stringify_options(labels) or {})
+        action = "create volume %s with driver %s" % (name, driver)
+        after = wanted if check_mode else engine.create(name, driver, wanted["driver_opts"], wanted["labels"])
+        return _result(True, [action], None, after, differences=[])
+
+    differences = volume_differences(current, driver, driver_opts, labels)
+    if not differences:
+        return _result(False, [], current, current, differences=[])
+
+    summary = format_differences(differences)
+    if recreate == "never":
+        raise VolumeConflict(
+            "Volume %s exists with other settings than requested: %s. Docker cannot change a "
+            "volume's driver, options or labels in place. Either change the task to match the "
+            "volume, or set recreate: if_empty to recreate it when it holds no data, or move "
+            "its data to a new volume (back it up, create the new volume, restore into it)."
+            % (name, summary),
+            volume=name,
+            differences=differences,
+        )
+
+    _refuse_if_used(engine, name, "it can be recreated")
+    usage = engine.usage(name)
+    if not usage["empty"]:
+        raise VolumeNotEmpty(
+            "Volume %s differs from the request (%s) but holds %d entries (%d bytes), so it is "
+            "not recreated: that would destroy its data. Back it up with "
+            "persist.docker.volume_backup, recreate it, and restore the data, or change the "
+            "task to match the volume. Nothing was changed."
+            % (name, summary, usage["entries"], usage["bytes"]),
+            volume=name,
+            differences=differences,
+            usage=usage,
+        )
+
+    same_driver = current["driver"] == driver
+    new_opts = stringify_options(driver_opts)
+    if new_opts is None:
+        new_opts = current["driver_opts"] if same_driver else {}
+    new_labels = dict(current["labels"])
+    new_labels.update(stringify_options(labels) or {})
+    wanted = _planned(name, driver, new_opts, new_labels)
+    action = "recreate empty volume %s (%s)" % (name, summary)
+    if check_mode:
+        after = wanted
+    else:
+        engine.remove(name)
+        after = engine.create(name, driver, new_opts, new_labels)
+    return _result(True, [action], current, after, differences=differences, usage=usage)
+
+
+def _planned(name, driver, driver_opts, labels):
+    return dict(name=name, exists=True, driver=driver, driver_opts=driver_opts, labels=labels)
+
+
+def ensure_absent(engine, name, force, check_mode):
+    """Remove volume ``name``; refuse while containers reference it, or while it holds data
+    unless ``force``."""
+    current = engine.volume(name)
+    if current is None:
+        return _result(False, [], None, missing_volume(name))
+    _refuse_if_used(engine, name, "removing the volume")
+    extra = {}
+    if not force:
+        usage = engine.usage(name)
+        extra["usage"] = usage
+        if not usage["empty"]:
+            raise VolumeNotEmpty(
+                "Volume %s holds %d entries (%d bytes); removing it would destroy that data. "
+                "Back it up first with persist.docker.volume_backup, then set force: true to "
+                "remove it. Nothing was removed." % (name, usage["entries"], usage["bytes"]),
+                volume=name,
+                usage=usage,
+            )
+    if not check_mode:
+        engine.remove(name)
+    return _result(True, ["remove volume %s" % name], current, missing_volume(name), **extra)
+
+
+def volume_info(engine, name, label_filters, measure):
+    """Describe one volume (``name``) or all volumes matching ``label_filters``."""
+    table = engine.mount_table()
+    if name:
+        found = engine.volume(name)
+        volumes = [found] if found else []
+    else:
+        volumes = engine.volumes(label_filters)
+    for volume in volumes:
+        volume["containers"] = table.get(volume["name"], [])
+        if measure:
+            volume["usage"] = engine.usage(volume["name"])
+    result = dict(changed=False, volumes=volumes)
+    if name:
+        result["volume"] = volumes[0] if volumes else missing_volume(name)
+        result["exists"] = bool(volumes)
+    return result
