@@ -1,0 +1,89 @@
+"""Malicious archives are refused whole, naming the member and the rule; good ones pass."""
+
+import tarfile
+
+import pytest
+
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
+from tarbuild import crafted, feed, gnu_tar, info
+
+ROOT = (info(".", tarfile.DIRTYPE, mode=0o755), None)
+
+
+def check(*members, allow_special=False):
+    feed(TreeDigest(SafetyChecker(allow_special=allow_special)), crafted(ROOT, *members))
+
+
+def sym(name, target):
+    return (info(name, tarfile.SYMTYPE, linkname=target), None)
+
+
+def hard(name, target):
+    return (info(name, tarfile.LNKTYPE, linkname=target), None)
+
+
+def reg(name, mode=0o644):
+    return (info(name, mode=mode), b"x")
+
+
+def directory(name):
+    return (info(name, tarfile.DIRTYPE, mode=0o755), None)
+
+
+MALICIOUS = {
+    "absolute path": ([reg("/etc/cron.d/evil")], "/etc/cron.d/evil", "absolute path"),
+    "dot-dot": ([reg("a/../../evil")], "a/../../evil", "'..' path component"),
+    "relative symlink escape": ([sym("esc", "../../etc")], "esc", "leaves the volume"),
+    "nested relative symlink escape": ([directory("d"), sym("d/esc", "../x/../../etc")], "d/esc", "leaves the volume"),
+    "write through a symlinked parent": ([sym("lnk", "/etc"), reg("lnk/passwd")], "lnk/passwd", "is a symlink in the archive"),
+    "write through a relative symlinked parent": ([directory("d"), sym("l", "d"), reg("l/f")], "l/f", "is a symlink"),
+    "hard link to outside": ([hard("h", "../etc/passwd")], "h", "'..' path component"),
+    "hard link to an absolute path": ([hard("h", "/etc/shadow")], "h", "absolute path"),
+    "hard link to a missing member": ([hard("h", "nowhere")], "h", "not an earlier member"),
+    "hard link to a symlink": ([sym("s", "/etc/shadow"), hard("h", "s")], "h", "which is a symlink"),
+    "hard link to a directory": ([directory("d"), hard("h", "d")], "h", "which is a dir"),
+    "character device": ([(info("dev", tarfile.CHRTYPE), None)], "dev", "chardev nodes are refused"),
+    "block device": ([(info("disk", tarfile.BLKTYPE), None)], "disk", "blockdev nodes are refused"),
+    "fifo": ([(info("pipe", tarfile.FIFOTYPE), None)], "pipe", "fifo nodes are refused"),
+    "setuid": ([reg("suid", mode=0o4755)], "suid", "setuid/setgid"),
+    "setgid": ([reg("sgid", mode=0o2755)], "sgid", "setuid/setgid"),
+    "type-changing duplicate": ([directory("x"), reg("x")], "x", "first as a dir, then as a file"),
+    "duplicate": ([reg("x"), reg("x")], "x", "appears twice"),
+    "file as a parent": ([reg("f"), reg("f/g")], "f/g", "is a file, not a directory"),
+    "reserved staging name": ([reg(".persist-staging/x")], ".persist-staging/x", "reserved"),
+    "dot component": ([reg("a/./b")], "a/./b", "not a canonical path"),
+    "overlong component": ([reg("n" * 256)], "n" * 256, "longer than 255"),
+    "overlong path": ([reg("/".join(["p" * 200] * 21))], None, "longer than 4095"),
+    "empty symlink target": ([sym("s", "")], "s", "empty target"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS))
+def test_restore_check_refuses_malicious_member_naming_member_and_rule(case):
+    members, member, rule = MALICIOUS[case]
+    with pytest.raises(UnsafeMember) as refused:
+        check(*members)
+    if member is not None:
+        assert refused.value.member == member
+    assert rule in refused.value.rule
+
+
+def test_root_that_is_a_symlink_is_refused():
+    with pytest.raises(UnsafeMember, match="volume root must be a directory"):
+        feed(TreeDigest(SafetyChecker()), crafted(sym(".", "/")))
+
+
+def test_special_files_and_setuid_pass_when_explicitly_allowed():
+    check((info("pipe", tarfile.FIFOTYPE), None), reg("suid", mode=0o4755), allow_special=True)
+
+
+def test_ordinary_links_pass():
+    check(sym("abs", "/usr/share/zoneinfo/UTC"), sym("dangling", "nowhere"), reg("f"), hard("h", "f"), directory("sub"), sym("sub/up", "../f"))
+
+
+def test_a_real_gnu_tar_archive_of_an_ordinary_tree_passes(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "file").write_text("x")
+    (tmp_path / "d" / "link").symlink_to("file")
+    feed(TreeDigest(SafetyChecker()), gnu_tar(tmp_path))
