@@ -13,6 +13,7 @@ that a container references unless the caller said so explicitly.
 from __future__ import annotations
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
+    EngineError,
     VolumeConflict,
     VolumeInUse,
     VolumeNotEmpty,
@@ -22,6 +23,7 @@ from ansible_collections.persist.docker.plugins.module_utils._volume_spec import
     format_differences,
     missing_volume,
     stringify_options,
+    valid_local_name,
     volume_differences,
 )
 
@@ -54,6 +56,13 @@ def _refuse_if_used(engine, name, doing):
 
 def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mode):
     """Create volume ``name`` or confirm it matches; recreate it only if allowed and empty."""
+    if driver == "local" and not valid_local_name(name):
+        raise EngineError(
+            "Volume name %r is not valid for the local driver: it must start with a letter or "
+            "digit, have at least two characters, and use only letters, digits, '_', '.' and '-'."
+            % name,
+            volume=name,
+        )
     current = engine.volume(name)
     if current is None:
         wanted = _planned(name, driver, stringify_options(driver_opts) or {}, stringify_options(labels) or {})
@@ -99,12 +108,24 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
     new_labels.update(stringify_options(labels) or {})
     wanted = _planned(name, driver, new_opts, new_labels)
     action = "recreate empty volume %s (%s)" % (name, summary)
-    if check_mode:
-        after = wanted
-    else:
-        engine.remove(name)
-        after = engine.create(name, driver, new_opts, new_labels)
+    after = wanted if check_mode else _recreate(engine, current, driver, new_opts, new_labels)
     return _result(True, [action], current, after, differences=differences, usage=usage)
+
+
+def _recreate(engine, current, driver, driver_opts, labels):
+    """Replace empty volume ``current`` by one with the new settings. Should the engine refuse
+    them, the volume is put back as it was (it held no data), and the refusal reported."""
+    name = current["name"]
+    engine.remove(name)
+    try:
+        return engine.create(name, driver, driver_opts, labels)
+    except EngineError as refused:
+        engine.create(name, current["driver"], current["driver_opts"], current["labels"])
+        raise EngineError(
+            "%s. Volume %s was put back with its previous settings (it was empty); nothing "
+            "else was changed." % (refused.msg, name),
+            volume=name,
+        )
 
 
 def _planned(name, driver, driver_opts, labels):

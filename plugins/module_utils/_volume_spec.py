@@ -11,8 +11,19 @@ so they can be tested on their own.
 
 from __future__ import annotations
 
+import re
+
 # Container states in which a container may be using the files of its volumes.
 ACTIVE_STATES = frozenset(["running", "paused", "restarting"])
+
+
+# The names the local driver accepts (the engine refuses others when creating).
+_LOCAL_NAME = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
+
+
+def valid_local_name(name):
+    """Whether the engine's local driver accepts ``name`` as a volume name."""
+    return bool(_LOCAL_NAME.match(name))
 
 
 def describe_volume(inspect):

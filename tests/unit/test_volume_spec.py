@@ -86,3 +86,13 @@ def test_mount_table_lists_each_container_with_state_mode_and_path():
     ]
     assert table["other"][0]["running"] is True  # a paused container still holds its files
     assert describe_users(table["pgdata"]) == "db (running, rw at /var/lib/postgresql/data), reader (exited, ro at /ro)"
+
+
+def test_local_volume_names_follow_the_engine_rules():
+    from ansible_collections.persist.docker.plugins.module_utils._volume_spec import valid_local_name
+
+    assert valid_local_name("pgdata") and valid_local_name("a.b_c-1")
+    assert not valid_local_name("a")
+    assert not valid_local_name("bad/name")
+    assert not valid_local_name("-leading-dash")
+    assert not valid_local_name("trailing\n")
