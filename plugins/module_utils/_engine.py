@@ -11,8 +11,11 @@ naming the volume, and hands back plain dicts (see _volume_spec).
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError
-from ansible_collections.persist.docker.plugins.module_utils._usage import FIND_FORMAT, UsageTally
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, usage_command
+from ansible_collections.persist.docker.plugins.module_utils._usage import UsageTally
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
     describe_volume,
     mount_table,
@@ -22,10 +25,6 @@ try:
     from docker.errors import APIError, NotFound
 except ImportError:  # pragma: no cover - connect() reports the missing SDK first
     pass
-
-# Where helper containers mount the volume they read.
-HELPER_MOUNT = "/volume"
-
 
 class VolumeEngine:
     """Volume operations on one engine; ``helpers`` is a HelperRunner for reading data."""
@@ -89,7 +88,7 @@ class VolumeEngine:
     def usage(self, name):
         """Entries and bytes of volume ``name``, counted by a read-only helper container."""
         tally = UsageTally()
-        command = ["find", HELPER_MOUNT, "-xdev", "-mindepth", "1", "-printf", FIND_FORMAT]
-        for chunk in self.helpers.stream_output(command, {name: HELPER_MOUNT}, "measuring volume %s" % name):
-            tally.feed(chunk)
+        with closing(self.helpers.stream_output(usage_command(), {name: VOLUME_MOUNT}, "measuring volume %s" % name)) as chunks:
+            for chunk in chunks:
+                tally.feed(chunk)
         return tally.result()

@@ -44,3 +44,15 @@ class VolumeInUse(PersistError):
 
 class VolumeNotEmpty(PersistError):
     """A volume holds data that the request would destroy."""
+
+
+class VolumeMissing(PersistError):
+    """The volume an operation needs does not exist."""
+
+
+class BackupError(PersistError):
+    """A backup could not be written; nothing was left under a final name."""
+
+
+class RestoreError(PersistError):
+    """A restore was refused or failed; the message says what state the target is in."""

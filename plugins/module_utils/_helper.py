@@ -40,6 +40,10 @@ DEFAULT_HELPER_IMAGE = "debian:bookworm-20250908-slim"
 # A stopped helper whose owner may still be reading its exit code is left alone this long.
 STOPPED_HELPER_GRACE_SECONDS = 600
 STDERR_TAIL_BYTES = 4096
+READER_CAPABILITIES = ["DAC_READ_SEARCH"]
+# Restoring sets owners, modes (setuid included), xattrs and file capabilities, and may
+# create device nodes when the archive is allowed to hold them.
+WRITER_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "MKNOD", "SETFCAP"]
 
 
 def helper_argument_spec():
@@ -165,50 +169,62 @@ class HelperRunner:
         when the generator ends or is closed. Raises HelperError when the command exits
         non-zero (with the tail of its stderr) or the stream breaks off.
         """
-        self.prepare()
-        container_id = self._create(command, volumes, what)
-        stderr_tail = b""
+        run = self._start(command, volumes, what, writable=False)
         try:
-            sock = self.client.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1})
-            try:
-                self.client.start(container_id)
-                for stream_id, data in demultiplex(_reader(sock)):
-                    if stream_id == STDOUT:
-                        yield data
-                    elif stream_id == STDERR:
-                        stderr_tail = (stderr_tail + data)[-STDERR_TAIL_BYTES:]
-            except TruncatedStream as exc:
-                raise HelperError("The stream from the helper container broke off while %s: %s" % (what, exc))
-            finally:
-                sock.close()
-            status = self.client.wait(container_id)
-            exit_code = status.get("StatusCode") if isinstance(status, dict) else status
-            if exit_code != 0:
-                raise HelperError(
-                    "The helper container failed (exit code %s) while %s: %s"
-                    % (exit_code, what, stderr_tail.decode("utf-8", "replace").strip() or "no error output"),
-                    helper_stderr=stderr_tail.decode("utf-8", "replace"),
-                )
-        except APIError as exc:
-            raise HelperError("The Docker engine refused a helper container request while %s: %s" % (what, exc))
+            for data in run.output():
+                yield data
+            run.finish()
         finally:
-            try:
-                self.client.remove_container(container_id, force=True)
-            except (APIError, NotFound):
-                pass  # reaped by the next run, which finds it by its label
+            run.remove()
 
-    def _create(self, command, volumes, what):
+    def run_with_input(self, command, volumes, chunks, what):
+        """Run ``command`` with ``volumes`` mounted read-write, write ``chunks`` to its stdin.
+
+        Returns the command's stdout (it should print little: a few lines of report).
+        The container may change ownership, modes and xattrs of files and create device
+        nodes, as restoring needs; it still has no network and a read-only root file system
+        (with a small tmpfs on /tmp). Raises HelperError when the command exits non-zero.
+        """
+        run = self._start(command, volumes, what, writable=True, stdin=True)
+        try:
+            for chunk in chunks:
+                run.send(chunk)
+            run.close_input()
+            output = b"".join(run.output())
+            run.finish()
+            return output
+        finally:
+            run.remove()
+
+    def _start(self, command, volumes, what, writable, stdin=False):
+        self.prepare()
+        container_id = self._create(command, volumes, what, writable, stdin)
+        run = _HelperRun(self.client, container_id, what)
+        try:
+            run.attach(stdin)
+            self.client.start(container_id)
+        except APIError as exc:
+            run.remove()
+            raise HelperError("The Docker engine refused to start a helper container while %s: %s" % (what, exc))
+        except BaseException:
+            run.remove()
+            raise
+        return run
+
+    def _create(self, command, volumes, what, writable, stdin):
         mounts = [
-            Mount(target=path, source=name, type="volume", read_only=True, no_copy=True)
+            Mount(target=path, source=name, type="volume", read_only=not writable, no_copy=True)
             for name, path in sorted(volumes.items())
         ]
+        capabilities = WRITER_CAPABILITIES if writable else READER_CAPABILITIES
         host_config = self.client.create_host_config(
             mounts=mounts,
             network_mode="none",
             log_config=LogConfig(type="none"),
             read_only=True,
+            tmpfs={"/tmp": "size=16m"} if writable else None,
             cap_drop=["ALL"],
-            cap_add=["DAC_READ_SEARCH"],
+            cap_add=capabilities,
             security_opt=["no-new-privileges"],
         )
         try:
@@ -220,6 +236,8 @@ class HelperRunner:
                 labels={HELPER_LABEL: "true", OWNER_LABEL: owner_token()},
                 host_config=host_config,
                 network_disabled=True,
+                stdin_open=stdin,
+                tty=False,
             )
         except APIError as exc:
             raise HelperError(
@@ -227,6 +245,86 @@ class HelperRunner:
                 helper_image=self.image,
             )
         return created["Id"]
+
+
+class _HelperRun:
+    """One started helper container and its attached streams."""
+
+    def __init__(self, client, container_id, what):
+        self.client = client
+        self.container_id = container_id
+        self.what = what
+        self.sock = None
+        self.stderr_tail = b""
+
+    def attach(self, stdin):
+        params = {"stdout": 1, "stderr": 1, "stream": 1}
+        if stdin:
+            params["stdin"] = 1
+        self.sock = self.client.attach_socket(self.container_id, params=params)
+
+    def send(self, data):
+        try:
+            _raw_socket(self.sock).sendall(data)
+        except OSError as exc:
+            raise HelperError(
+                "The helper container stopped taking data while %s (%s)%s"
+                % (self.what, exc, self._exit_detail())
+            )
+
+    def close_input(self):
+        _raw_socket(self.sock).shutdown(socket.SHUT_WR)
+
+    def output(self):
+        """Yield stdout data until the container closes its streams; keep a tail of stderr."""
+        try:
+            for stream_id, data in demultiplex(_reader(self.sock)):
+                if stream_id == STDOUT:
+                    yield data
+                elif stream_id == STDERR:
+                    self.stderr_tail = (self.stderr_tail + data)[-STDERR_TAIL_BYTES:]
+        except TruncatedStream as exc:
+            raise HelperError("The stream from the helper container broke off while %s: %s" % (self.what, exc))
+
+    def finish(self):
+        """Wait for the exit; HelperError (with the stderr tail) unless it exited 0."""
+        self.sock.close()
+        try:
+            status = self.client.wait(self.container_id)
+        except APIError as exc:
+            raise HelperError("Lost the helper container while %s: %s" % (self.what, exc))
+        exit_code = status.get("StatusCode") if isinstance(status, dict) else status
+        if exit_code != 0:
+            stderr = self.stderr_tail.decode("utf-8", "replace").strip()
+            raise HelperError(
+                "The helper container failed (exit code %s) while %s: %s" % (exit_code, self.what, stderr or "no error output"),
+                helper_stderr=stderr,
+            )
+
+    def _exit_detail(self):
+        try:
+            state = self.client.inspect_container(self.container_id)["State"]
+        except (APIError, NotFound):
+            return ""
+        if state.get("Running"):
+            return ""
+        return "; it exited with code %s" % state.get("ExitCode")
+
+    def remove(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        try:
+            self.client.remove_container(self.container_id, force=True)
+        except (APIError, NotFound):
+            pass  # reaped by the next run, which finds it by its label
+
+
+def _raw_socket(sock):
+    """The socket under the SDK's SocketIO wrapper (unix and plain TCP), or the socket itself."""
+    return getattr(sock, "_sock", sock)
 
 
 def _reader(sock):

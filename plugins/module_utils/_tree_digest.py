@@ -42,11 +42,13 @@ class TreeDigest:
     """A tar parser handler that computes the tree digest and counts entries and bytes.
 
     With a ``checker`` (a SafetyChecker), every member is checked before it is counted, and
-    the first unsafe one stops the parse.
+    the first unsafe one stops the parse. ``on_record(path, record)`` is called with each
+    entry's normalized path and canonical record, in canonical order, for comparisons.
     """
 
-    def __init__(self, checker=None):
+    def __init__(self, checker=None, on_record=None):
         self.checker = checker
+        self.on_record = on_record
         self.entries = 0
         self.bytes = 0
         self._hash = hashlib.sha256(DIGEST_VERSION)
@@ -104,7 +106,10 @@ class TreeDigest:
         for name in sorted(member.xattrs):
             record.extend((name, member.xattrs[name]))
         record.append(member.mtime_ns if path else 0)
-        self._hash.update(b"".join(_field(value) for value in record) + b"\n")
+        encoded = b"".join(_field(value) for value in record) + b"\n"
+        self._hash.update(encoded)
+        if self.on_record is not None:
+            self.on_record(path, encoded)
         self._content = None
 
     def archive_end(self):

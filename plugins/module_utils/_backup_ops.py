@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""The volume_backup operation: volume -> archive + sidecar, atomically, only when changed.
+
+The data path is one pass: a helper's GNU tar stream is parsed (tree digest, counts) and,
+in the same loop, compressed and hashed into a temporary file beside the final name. Only a
+complete archive gets its final name, and only then is the sidecar written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import hashlib
+import os
+import time
+from contextlib import closing
+
+from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
+    FORMAT_VERSION,
+    dump_metadata,
+    latest_complete,
+    render_name,
+    scan_directory,
+    sidecar_path,
+    summarize,
+)
+from ansible_collections.persist.docker.plugins.module_utils._atomic import AtomicFile, stale_temporary_files
+from ansible_collections.persist.docker.plugins.module_utils._compression import compressing_writer, require_library
+from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, VolumeInUse, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, fingerprint_command, tar_create_command
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import describe_users
+
+TOOL_VERSION = "0.1.0"
+# Temporary files of writers on other hosts are only removed when this old (seconds).
+FOREIGN_TEMP_GRACE = 24 * 3600
+
+
+class _HashingFile:
+    """Counts and hashes the bytes that reach the archive file."""
+
+    def __init__(self, target):
+        self.target = target
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.target.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+def _refuse_live_writers(engine, volume):
+    writers = [user for user in engine.users(volume) if user["running"] and not user["read_only"]]
+    if writers:
+        raise VolumeInUse(
+            "Volume %s is mounted read-write by running container(s): %s. A copy taken while "
+            "they write may be corrupt. Stop them first (for example with "
+            "community.docker.docker_container state: stopped), then run the backup again."
+            % (volume, describe_users(writers)),
+            volume=volume,
+            containers=writers,
+        )
+
+
+def fingerprint(engine, volume):
+    """A sha256 over every entry's metadata: equal fingerprints mean an unchanged tree."""
+    digest = hashlib.sha256()
+    with closing(engine.helpers.stream_output(fingerprint_command(), {volume: VOLUME_MOUNT}, "listing volume %s" % volume)) as chunks:
+        for chunk in chunks:
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def live_tree_digest(engine, volume, excludes):
+    """The tree digest of the volume as it is now (reads every byte, writes nothing)."""
+    digest = TreeDigest()
+    parser = TarParser(digest)
+    with closing(engine.helpers.stream_output(tar_create_command(excludes), {volume: VOLUME_MOUNT}, "reading volume %s" % volume)) as chunks:
+        for chunk in chunks:
+            parser.feed(chunk)
+    parser.close()
+    return digest
+
+
+def _prepare_dest(dest, check_mode):
+    if os.path.isdir(dest):
+        if not check_mode and not os.access(dest, os.W_OK | os.X_OK):
+            raise BackupError("The backup directory %s is not writable by this user; fix its permissions or choose another dest." % dest, dest=dest)
+        return []
+    if os.path.lexists(dest):
+        raise BackupError("dest %s exists but is not a directory; dest names the directory that holds the archives." % dest, dest=dest)
+    return ["create backup directory %s" % dest]
+
+
+def unchanged_since(engine, volume, latest, excludes, current_fingerprint):
+    """Why the volume is unchanged since backup ``latest`` (a reason string), or None."""
+    recorded = latest["metadata"]
+    if recorded.get("excludes", []) != list(excludes):
+        return None
+    if recorded["tree"].get("fingerprint") == current_fingerprint:
+        return "its metadata fingerprint equals that of %s" % os.path.basename(latest["path"])
+    if live_tree_digest(engine, volume, excludes).hexdigest() == recorded["tree"]["digest"]:
+        return "its tree digest equals that of %s" % os.path.basename(latest["path"])
+    return None
+
+
+def backup(engine, params, check_mode, now=None):
+    """Back up ``params['volume']`` into ``params['dest']``; see the module for the options."""
+    volume, dest, excludes = params["volume"], params["dest"], list(params.get("exclude") or [])
+    require_library(params["compression"])
+    described = engine.volume(volume)
+    if described is None:
+        raise VolumeMissing(
+            "Volume %s does not exist, so there is nothing to back up. Check the name "
+            "(persist.docker.volume_info lists the volumes)." % volume,
+            volume=volume,
+        )
+    _refuse_live_writers(engine, volume)
+    actions = _prepare_dest(dest, check_mode)
+    created = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    try:
+        name = render_name(params["name_template"], volume, created, params["compression"])
+    except ValueError as exc:
+        raise BackupError(str(exc))
+    archive_path = os.path.join(dest, name)
+    result = dict(changed=False, volume=volume, archive=None, skipped_reason=None)
+
+    if not actions:
+        stale = stale_temporary_files(dest, FOREIGN_TEMP_GRACE)
+        if stale:
+            actions.append("remove %d temporary file(s) of unfinished backups" % len(stale))
+            result["removed_temporary_files"] = stale
+            if not check_mode:
+                for path in stale:
+                    os.unlink(path)
+
+    current_fingerprint = fingerprint(engine, volume)
+    latest = latest_complete(scan_directory(dest), volume) if os.path.isdir(dest) else None
+    if params["if_changed"] and latest is not None:
+        reason = unchanged_since(engine, volume, latest, excludes, current_fingerprint)
+        if reason:
+            result.update(
+                changed=bool(actions),
+                actions=actions,
+                skipped_reason="volume %s is unchanged since the latest backup: %s" % (volume, reason),
+                latest=summarize(latest["path"], latest["metadata"]),
+            )
+            return result
+
+    actions.append("back up volume %s to %s" % (volume, archive_path))
+    result.update(changed=True, actions=actions, archive=dict(path=archive_path, sidecar=sidecar_path(archive_path)))
+    if check_mode:
+        return result
+    if not os.path.isdir(dest):
+        os.makedirs(dest, 0o700)
+    metadata = _write_archive(engine, described, params, archive_path, created, current_fingerprint)
+    result["archive"] = summarize(archive_path, metadata)
+    return result
+
+
+def _write_archive(engine, described, params, archive_path, created, current_fingerprint):
+    volume = described["name"]
+    started = time.time()
+    digest = TreeDigest()
+    parser = TarParser(digest)
+    command = tar_create_command(params.get("exclude") or [])
+    try:
+        with AtomicFile(archive_path) as target:
+            hashing = _HashingFile(target)
+            writer = compressing_writer(hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
+            with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
+                for chunk in chunks:
+                    parser.feed(chunk)
+                    writer.write(chunk)
+            parser.close()
+            writer.close()
+            metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
+            target.commit()
+        with AtomicFile(sidecar_path(archive_path), mode=0o600) as sidecar:
+            sidecar.write(dump_metadata(metadata))
+            sidecar.commit()
+    except FileExistsError:
+        raise BackupError(
+            "An archive named %s already exists; not overwriting it. Run again a second later or "
+            "change name_template." % archive_path,
+            archive=archive_path,
+        )
+    except TarFormatError as exc:
+        _remove_unsidecarred(archive_path)
+        raise BackupError("The tar stream of volume %s could not be read back (%s); no archive was kept." % (volume, exc), volume=volume)
+    except OSError as exc:
+        _remove_unsidecarred(archive_path)
+        if exc.errno == errno.ENOSPC:
+            raise BackupError(
+                "The backup directory %s is full (no space left on device) while backing up volume %s; "
+                "nothing was kept under a final name. Free space or choose another dest."
+                % (os.path.dirname(archive_path), volume),
+                volume=volume,
+                dest=os.path.dirname(archive_path),
+            )
+        raise BackupError("Writing the backup of volume %s to %s failed: %s; nothing was kept under a final name." % (volume, archive_path, exc), volume=volume)
+    except BaseException:
+        _remove_unsidecarred(archive_path)
+        raise
+    return metadata
+
+
+def _remove_unsidecarred(archive_path):
+    """An archive whose sidecar was not written is not a backup: remove it."""
+    if os.path.exists(archive_path) and not os.path.exists(sidecar_path(archive_path)):
+        os.unlink(archive_path)
+
+
+def _metadata(described, params, created, started, hashing, digest, current_fingerprint):
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool": {"name": "persist.docker", "version": TOOL_VERSION},
+        "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_seconds": round(time.time() - started, 3),
+        "volume": {
+            "name": described["name"],
+            "driver": described["driver"],
+            "driver_opts": described["driver_opts"],
+            "labels": described["labels"],
+        },
+        "compression": params["compression"],
+        "excludes": list(params.get("exclude") or []),
+        "archive": {"size": hashing.size, "sha256": hashing.sha256.hexdigest()},
+        "tree": {
+            "digest": digest.hexdigest(),
+            "entries": digest.entries,
+            "bytes": digest.bytes,
+            "fingerprint": current_fingerprint,
+        },
+        "consistency": {"method": "no running writer", "containers": []},
+    }

@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""The volume_restore operation: verified first, staged, swapped in atomically.
+
+1. The archive is read in full: its sha256 must match the sidecar, every member must pass
+   the safety rules, and the tree digest must match. Where the target exists, its live tree
+   is streamed alongside and compared entry by entry, in the same pass.
+2. Only then, and only when the target would change, the archive is streamed into a helper
+   that extracts it into a staging directory inside the target volume; the bytes sent are
+   hashed again and must still match the sidecar.
+3. A second helper swaps the staged tree in under a journal, so a run killed at any point
+   leaves the old tree, the new tree, or a journal that the next run follows to the end.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+import time
+from contextlib import closing
+
+from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
+    describe_archive,
+    latest_complete,
+    scan_directory,
+    summarize,
+)
+from ansible_collections.persist.docker.plugins.module_utils._archive_read import ArchiveCorrupt, ArchiveStream
+from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
+from ansible_collections.persist.docker.plugins.module_utils._errors import (
+    RestoreError,
+    VolumeInUse,
+    VolumeMissing,
+)
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
+    VOLUME_MOUNT,
+    clean_command,
+    extract_command,
+    reserved_entries_command,
+    swap_command,
+    tar_create_command,
+)
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import describe_users
+
+
+def resolve_archive(src, source_volume):
+    """The listing entry of the archive to restore: ``src`` itself, or the latest complete
+    backup of ``source_volume`` when ``src`` is a directory."""
+    if os.path.isdir(src):
+        entries = scan_directory(src)
+        latest = latest_complete(entries, source_volume)
+        if latest is None:
+            others = [entry for entry in entries if entry["volume"] in (source_volume, None)]
+            detail = "; ".join("%s: %s" % (os.path.basename(e["path"]), e["reason"]) for e in others[:5])
+            raise RestoreError(
+                "There is no complete backup of volume %s in %s%s. Check src and source_volume "
+                "(persist.docker.backup_info lists the backups)."
+                % (source_volume, src, " (" + detail + ")" if detail else ""),
+                src=src,
+            )
+        return latest
+    if not os.path.exists(src):
+        raise RestoreError("The archive %s does not exist." % src, src=src)
+    entry = describe_archive(src)
+    if entry["status"] != "complete":
+        raise RestoreError(
+            "The archive %s cannot be restored: %s. Only complete backups (archive and its "
+            "metadata sidecar) are restored." % (src, entry["reason"]),
+            src=src,
+        )
+    return entry
+
+
+def _verify(stream, records, metadata, path):
+    """Raise RestoreError unless the archive read through ``records`` matched its sidecar."""
+    if stream.sha256 != metadata["archive"]["sha256"] or stream.size != metadata["archive"]["size"]:
+        raise RestoreError(
+            "The archive %s does not match its sidecar (sha256 %s, %d bytes; the sidecar says "
+            "sha256 %s, %s bytes): it is corrupt or was changed. The target volume was not touched."
+            % (path, stream.sha256, stream.size, metadata["archive"]["sha256"], metadata["archive"]["size"]),
+            archive=path,
+        )
+    if records.digest.hexdigest() != metadata["tree"]["digest"]:
+        raise RestoreError(
+            "The archive %s passes its checksum but its tree digest differs from the sidecar's: "
+            "the sidecar does not describe this archive. The target volume was not touched." % path,
+            archive=path,
+        )
+
+
+def _read_and_compare(engine, entry, target_exists, allow_special):
+    """Read the whole archive (verify) and, where the target exists, compare with it."""
+    metadata, path = entry["metadata"], entry["path"]
+    stream = ArchiveStream(path, metadata["compression"])
+    records = RecordStream(stream, SafetyChecker(allow_special))
+    differences = TreeDifferences()
+    try:
+        if target_exists:
+            live = engine.helpers.stream_output(tar_create_command(), {entry["target"]: VOLUME_MOUNT}, "reading volume %s" % entry["target"])
+            with closing(live):
+                target_records = RecordStream(live)
+                compare(records, target_records, differences)
+        else:
+            for _ in records:
+                pass
+    except UnsafeMember as exc:
+        raise RestoreError(
+            "The archive %s is refused: member %s breaks a safety rule: %s. Nothing was written "
+            "to the target volume." % (path, exc.member, exc.rule),
+            archive=path, member=exc.member, rule=exc.rule,
+        )
+    except (ArchiveCorrupt, TarFormatError, NotCanonicalOrder) as exc:
+        raise RestoreError(
+            "The archive %s is corrupt or truncated: %s. The target volume was not touched." % (path, exc),
+            archive=path,
+        )
+    _verify(stream, records, metadata, path)
+    return differences
+
+
+def _refuse_running_users(engine, volume):
+    running = [user for user in engine.users(volume) if user["running"]]
+    if running:
+        raise VolumeInUse(
+            "Volume %s is mounted by running container(s): %s. Restoring under a running "
+            "container would change files it has open. Stop them first, then run the restore "
+            "again." % (volume, describe_users(running)),
+            volume=volume,
+            containers=running,
+        )
+
+
+def _pending_swap(engine, volume):
+    listing = b"".join(engine.helpers.stream_output(reserved_entries_command(), {volume: VOLUME_MOUNT}, "looking for an interrupted restore of volume %s" % volume))
+    return b".persist-journal" in listing.split(b"\n")
+
+
+def restore(engine, params, check_mode):
+    """Restore into ``params['volume']``; see the module for the options."""
+    target = params["volume"]
+    entry = resolve_archive(params["src"], params["source_volume"] or target)
+    entry["target"] = target
+    metadata = entry["metadata"]
+    require_library(metadata["compression"])
+    mode, when = params["mode"], params["restore_when"]
+    result = dict(changed=False, volume=target, archive=summarize(entry["path"], metadata), actions=[], finished_interrupted=False)
+
+    current = engine.volume(target)
+    if current is None and not params["create"]:
+        raise VolumeMissing(
+            "Volume %s does not exist and create is false. Create it first, or set create: true "
+            "to create it with the driver, options and labels recorded in the backup." % target,
+            volume=target,
+        )
+    if current is not None:
+        _refuse_running_users(engine, target)
+        if _pending_swap(engine, target):
+            result["actions"].append("finish the interrupted restore of volume %s" % target)
+            result["finished_interrupted"] = True
+            if not check_mode:
+                engine.helpers.run_with_input(swap_command(), {target: VOLUME_MOUNT}, [], "finishing an interrupted restore of volume %s" % target)
+
+    started = time.time()
+    compare_with_target = current is not None and not (check_mode and result["finished_interrupted"])
+    differences = _read_and_compare(engine, entry, compare_with_target, params["allow_special"])
+    result["verified"] = True
+    if compare_with_target:
+        result["differences"] = differences.as_dict(mode)
+
+    if current is None:
+        needed = True
+        result["actions"].append("create volume %s with driver %s as recorded in the backup" % (target, metadata["volume"]["driver"]))
+    elif when == "always":
+        needed = True
+    elif when == "missing_or_empty":
+        needed = engine.usage(target)["empty"]
+    else:
+        needed = result["finished_interrupted"] or differences.would_change(mode)
+
+    if compare_with_target:
+        result["diff"] = {"prepared": differences.prepared(mode)}
+    if not needed:
+        result["changed"] = bool(result["actions"])
+        return result
+
+    result["actions"].append("restore %s into volume %s (mode %s)" % (os.path.basename(entry["path"]), target, mode))
+    result["changed"] = True
+    if check_mode:
+        return result
+    if current is None:
+        recorded = metadata["volume"]
+        engine.create(target, recorded["driver"], recorded["driver_opts"], recorded["labels"])
+    _extract_and_swap(engine, entry, target, mode)
+    result["duration_seconds"] = round(time.time() - started, 3)
+    return result
+
+
+def _extract_and_swap(engine, entry, target, mode):
+    metadata, path = entry["metadata"], entry["path"]
+    volumes = {target: VOLUME_MOUNT}
+    engine.helpers.run_with_input(clean_command(), volumes, [], "cleaning up earlier restores of volume %s" % target)
+    token = binascii.hexlify(os.urandom(6)).decode("ascii")
+    stream = ArchiveStream(path, metadata["compression"])
+    try:
+        engine.helpers.run_with_input(extract_command(token), volumes, stream, "extracting %s into volume %s" % (path, target))
+    except ArchiveCorrupt as exc:
+        _discard_staging(engine, target)
+        raise RestoreError("The archive %s became unreadable during the restore: %s. The target volume was not changed." % (path, exc), archive=path)
+    except BaseException:
+        _discard_staging(engine, target)
+        raise
+    if stream.sha256 != metadata["archive"]["sha256"]:
+        _discard_staging(engine, target)
+        raise RestoreError(
+            "The archive %s changed between its verification and the restore (sha256 now %s). "
+            "The target volume was not changed." % (path, stream.sha256),
+            archive=path,
+        )
+    engine.helpers.run_with_input(swap_command(token, mode), volumes, [], "swapping the restored tree into volume %s" % target)
+
+
+def _discard_staging(engine, target):
+    """Best effort: a later restore cleans up what this leaves."""
+    try:
+        engine.helpers.run_with_input(clean_command(), {target: VOLUME_MOUNT}, [], "removing the staging tree from volume %s" % target)
+    except Exception:  # the original error matters more than this one
+        pass

@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""Command lines of the helper containers (pure logic).
+
+One tar invocation serves backup, digest and verify, so an archive and a live volume are
+streamed the same way and give the same tree digest for the same tree.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import RESERVED_PREFIX
+from ansible_collections.persist.docker.plugins.module_utils._usage import FIND_FORMAT
+
+VOLUME_MOUNT = "/volume"
+RESERVED_PATTERN = "./" + RESERVED_PREFIX.decode("ascii") + "*"
+
+# POSIX format; numeric owners; xattrs (every namespace readable) and ACLs; holes kept;
+# hard links kept (tar's default); nanosecond mtimes (pax). Members sorted by name so the
+# tree digest can be computed as the stream passes; atime and ctime left out because they
+# change on every read and would make equal trees give different archives.
+TAR_CREATE = [
+    "tar", "--create", "--file=-", "--format=posix", "--numeric-owner",
+    "--xattrs", "--xattrs-include=*", "--acls", "--sparse", "--sort=name",
+    "--pax-option=delete=atime,delete=ctime",
+]
+
+
+def tar_create_command(excludes=()):
+    """Stream the whole volume mounted at VOLUME_MOUNT as a tar archive on stdout.
+
+    ``excludes`` are GNU tar ``--exclude`` patterns, matched against member names such as
+    ``./cache/tmp``. Reserved staging names at the root are always left out.
+    """
+    command = list(TAR_CREATE) + ["--anchored", "--exclude=" + RESERVED_PATTERN, "--no-anchored"]
+    command.extend("--exclude=" + pattern for pattern in excludes)
+    command.extend(["--directory=" + VOLUME_MOUNT, "."])
+    return command
+
+
+# One NUL-terminated record per entry: relative path, then type, mode, owner, size, mtime,
+# ctime, inode and link count, then the symlink target. Any change to a file's content
+# changes its ctime, which no user can set back.
+FINGERPRINT_FORMAT = "%P\\0%y %m %U %G %s %T@ %C@ %i %n\\0%l\\0"
+
+
+def fingerprint_command():
+    """List every entry's metadata (not contents) for the cheap 'unchanged?' check."""
+    return [
+        "find", VOLUME_MOUNT, "-xdev",
+        "(", "-path", VOLUME_MOUNT + "/" + RESERVED_PREFIX.decode("ascii") + "*", "-prune", ")",
+        "-o", "-printf", FINGERPRINT_FORMAT,
+    ]
+
+
+def usage_command():
+    """Count entries and bytes (see _usage): one short line per entry, no names."""
+    return ["find", VOLUME_MOUNT, "-xdev", "-mindepth", "1", "-printf", FIND_FORMAT]
+
+
+# Extraction into a fresh staging directory inside the target volume. tar's messages go to
+# a file (a helper's stdin is being written; output it cannot get rid of would stall it) and
+# only their tail is shown on failure.
+_EXTRACT_SCRIPT = r"""
+set -eu
+cd /volume
+staging=.persist-staging-$1
+mkdir -m 700 "$staging"
+if ! tar --extract --file=- --directory="$staging" --numeric-owner --same-owner \
+        --same-permissions --xattrs --xattrs-include='*' --acls 2>/tmp/tar.log; then
+    tail -c 3000 /tmp/tar.log >&2
+    exit 1
+fi
+"""
+
+# The swap, driven by a journal so that a run killed at any point is finished by the next:
+#   replace: "aside" moves the old entries into .persist-old-TOKEN, "in" moves the staged
+#            entries to the root and gives it the archive's root owner and mode.
+#   merge:   "aside" copies the staged tree over the root as hard links (directories merged,
+#            files replaced, entries only in the volume kept), after removing any entry whose
+#            type differs (a symlink is never followed).
+# Then the staging and old trees are removed. Every step can run again safely.
+_SWAP_SCRIPT = r"""
+set -eu
+cd /volume
+journal=.persist-journal
+record() {
+    printf '%s %s %s\n' "$1" "$token" "$mode" > "$journal.new"
+    sync "$journal.new"
+    mv -f "$journal.new" "$journal"
+    sync .
+}
+if [ ! -f "$journal" ]; then
+    [ "$#" -eq 2 ] || exit 0
+    token=$1 mode=$2
+    [ -d ".persist-staging-$token" ] || { echo "staging directory .persist-staging-$token is missing" >&2; exit 1; }
+    record aside
+fi
+read -r phase token mode < "$journal"
+staging=.persist-staging-$token
+old=.persist-old-$token
+if [ "$mode" = replace ]; then
+    if [ "$phase" = aside ]; then
+        mkdir -p "$old"
+        for entry in * .[!.]* ..?*; do
+            { [ -e "$entry" ] || [ -L "$entry" ]; } || continue
+            case $entry in .persist-*) continue ;; esac
+            mv -- "$entry" "$old/"
+        done
+        sync .
+        record in
+        phase=in
+    fi
+    if [ "$phase" = in ]; then
+        for entry in "$staging"/* "$staging"/.[!.]* "$staging"/..?*; do
+            { [ -e "$entry" ] || [ -L "$entry" ]; } || continue
+            mv -- "$entry" ./
+        done
+        chown --reference="$staging" .
+        chmod --reference="$staging" .
+        touch --reference="$staging" .
+        sync .
+        record clean
+    fi
+elif [ "$phase" = aside ]; then
+    (cd "$staging" && find . -mindepth 1 -exec sh -c '
+        for path do
+            target="/volume/$path"
+            { [ -e "$target" ] || [ -L "$target" ]; } || continue
+            if [ -d "$path" ] && [ ! -L "$path" ]; then
+                { [ -d "$target" ] && [ ! -L "$target" ]; } || rm -rf -- "$target"
+            elif [ -d "$target" ] && [ ! -L "$target" ]; then
+                rm -rf -- "$target"
+            fi
+        done' sh {} +)
+    cp -a -l -T --remove-destination "$staging" .
+    sync .
+    record clean
+fi
+rm -rf -- "$staging" "$old"
+rm -f -- "$journal"
+sync .
+"""
+
+# Leftovers of restores that never reached the swap (no journal): staging trees only.
+_CLEAN_SCRIPT = r"""
+set -eu
+cd /volume
+[ ! -f .persist-journal ] || exit 0
+for entry in .persist-staging-* .persist-old-*; do
+    [ -e "$entry" ] || continue
+    rm -rf -- "$entry"
+done
+"""
+
+
+def extract_command(token):
+    """Extract the tar stream on stdin into /volume/.persist-staging-TOKEN."""
+    return ["sh", "-c", _EXTRACT_SCRIPT, "sh", token]
+
+
+def swap_command(token=None, mode=None):
+    """Swap the staged tree in (``mode`` replace or merge), or, with no arguments, finish a
+    swap that a killed run left half done (nothing to do when there is no journal)."""
+    arguments = [token, mode] if token else []
+    return ["sh", "-c", _SWAP_SCRIPT, "sh"] + arguments
+
+
+def clean_command():
+    """Remove staging trees of restores that never reached the swap."""
+    return ["sh", "-c", _CLEAN_SCRIPT, "sh"]
+
+
+def reserved_entries_command():
+    """List the reserved names at the volume root (journal, staging trees)."""
+    return ["find", VOLUME_MOUNT, "-mindepth", "1", "-maxdepth", "1", "-name", ".persist-*", "-printf", "%f\\n"]

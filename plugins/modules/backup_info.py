@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: backup_info
+short_description: List the volume backups in a directory and pick the latest complete one
+version_added: 0.1.0
+description:
+  - Lists the archives in a backup directory on the managed node, newest first, with what their
+    metadata sidecars say.
+  - Marks each archive V(complete), V(incomplete) (no sidecar: the backup did not finish, or is
+    still being written) or V(damaged) (sidecar unreadable, of an unknown format, or the archive's
+    size differs from what it records), with the reason.
+  - Returns the latest complete backup of each volume.
+  - Reads only the directory listing and the sidecars; it does not read the archives (use
+    persist.docker.backup_verify for that).
+author:
+  - persist.docker maintainers
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The module only reads; it runs the same way in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  path:
+    description:
+      - The backup directory (the O(persist.docker.volume_backup#module:dest) of the backups).
+    type: path
+    required: true
+  volume:
+    description:
+      - List only the backups of this volume.
+    type: str
+seealso:
+  - module: persist.docker.volume_backup
+"""
+
+EXAMPLES = r"""
+- name: What backups of pgdata are there?
+  persist.docker.backup_info:
+    path: /srv/backups/pgdata
+    volume: pgdata
+  register: pgdata_backups
+
+- name: Fail loudly when no complete backup exists
+  ansible.builtin.assert:
+    that: pgdata_backups.latest.pgdata is defined
+    fail_msg: "No complete backup of pgdata in /srv/backups/pgdata"
+
+- name: Show the newest one
+  ansible.builtin.debug:
+    msg: "{{ pgdata_backups.latest.pgdata.path }} from {{ pgdata_backups.latest.pgdata.created }}"
+
+- name: Backups that need attention
+  ansible.builtin.debug:
+    msg: "{{ pgdata_backups.backups | rejectattr('status', 'equalto', 'complete') | list }}"
+"""
+
+RETURN = r"""
+backups:
+  description: The archives in O(path), newest first (by the creation time in their sidecars).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: Path of the archive.
+      type: str
+      sample: /srv/backups/pgdata/pgdata-20261127T053000Z.tar.zst
+    sidecar:
+      description: Path of its metadata sidecar (which may be missing).
+      type: str
+    status:
+      description: V(complete), V(incomplete) or V(damaged).
+      type: str
+      sample: complete
+    reason:
+      description: Why the archive is not complete; null when it is.
+      type: str
+      sample: "no metadata sidecar: the backup did not finish"
+    volume:
+      description: Name of the volume backed up; null when no readable sidecar says.
+      type: str
+      sample: pgdata
+    created:
+      description: Creation time (UTC) from the sidecar.
+      type: str
+      sample: "2026-11-27T05:30:00Z"
+    size:
+      description: Size of the archive file in bytes.
+      type: int
+    sha256:
+      description: sha256 of the archive as recorded in the sidecar.
+      type: str
+    tree_digest:
+      description: Tree digest of the volume as recorded.
+      type: str
+    entries:
+      description: Entries in the archive as recorded.
+      type: int
+    bytes:
+      description: Logical bytes of its regular files as recorded.
+      type: int
+    compression:
+      description: Compression of the archive.
+      type: str
+    metadata:
+      description: The whole sidecar, when it is readable.
+      type: dict
+latest:
+  description: The latest complete backup of each volume, keyed by volume name (items of RV(backups)).
+  returned: always
+  type: dict
+  sample: {"pgdata": {"path": "/srv/backups/pgdata/pgdata-20261127T053000Z.tar.zst", "status": "complete"}}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.persist.docker.plugins.module_utils._archive_meta import listing
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(path=dict(type="path", required=True), volume=dict(type="str")),
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    if not os.path.isdir(path):
+        module.fail_json(msg="The backup directory %s does not exist or is not a directory." % path)
+    try:
+        backups, latest = listing(path, module.params["volume"])
+    except OSError as exc:
+        module.fail_json(msg="Cannot read the backup directory %s: %s" % (path, exc))
+    module.exit_json(changed=False, backups=backups, latest=latest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: volume_backup
+short_description: Back up a Docker volume to a compressed archive, atomically and only when it changed
+version_added: 0.1.0
+description:
+  - Streams the volume through a short-lived helper container running GNU tar (POSIX format,
+    numeric owners, xattrs, ACLs, sparse files, hard links, nanosecond times) over the Docker API
+    into an archive in O(dest) on the managed node. No host path is bind-mounted, so it works
+    with remote and rootless engines and from inside a container with the engine's socket.
+  - Compression happens in the module (zstd on all cores by default). The archive is a standard
+    C(.tar.zst), C(.tar.gz) or C(.tar) that plain C(tar) can restore by hand.
+  - A metadata sidecar C(ARCHIVE.json) is written after the archive: volume driver, options and
+    labels, creation time, archive size and sha256, tree digest, entry and byte counts, duration
+    and tool version. An archive without its sidecar is not a complete backup.
+  - Atomic. The archive is written under a temporary name in O(dest), fsynced, then given its final
+    name, and the sidecar likewise. A failed or killed run leaves nothing under a final name; its
+    temporary files are removed by a later run.
+  - With O(if_changed=true), nothing is written when the volume is unchanged since its latest
+    complete backup in O(dest): a metadata fingerprint decides cheaply, and where it cannot, the
+    tree digest of the live volume is compared with the backup's.
+  - Refuses to back up a volume that a running container mounts read-write: a copy taken while a
+    database writes can be corrupt. Stop the containers first.
+author:
+  - persist.docker maintainers
+extends_documentation_fragment:
+  - persist.docker.docker
+  - persist.docker.docker.helper
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether a backup would be written and under which name. The unchanged check runs
+        in read-only helper containers; nothing is written.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - With O(if_changed=true), a second run on an unchanged volume writes nothing and reports
+        V(changed=false).
+  action_group:
+    support: full
+    membership:
+      - persist.docker.docker
+options:
+  volume:
+    description:
+      - Name of the volume to back up.
+    type: str
+    required: true
+    aliases: [name]
+  dest:
+    description:
+      - Directory on the managed node that holds the archives. Created (mode 0700) when missing.
+    type: path
+    required: true
+  name_template:
+    description:
+      - File name of the archive without its suffix; C({volume}) and C({timestamp}) (UTC, for
+        example C(20261127T053000Z)) are replaced. The suffix follows O(compression).
+    type: str
+    default: "{volume}-{timestamp}"
+  compression:
+    description:
+      - V(zstd) (needs the Python library C(zstandard) on the managed node), V(gzip) or V(none).
+    type: str
+    choices: [zstd, gzip, none]
+    default: zstd
+  compression_level:
+    description:
+      - Compression level. Defaults to 3 for zstd and 6 for gzip.
+    type: int
+  threads:
+    description:
+      - Compression threads for zstd; V(0) uses every CPU.
+    type: int
+    default: 0
+  if_changed:
+    description:
+      - Write nothing when the volume is unchanged since its latest complete backup in O(dest)
+        (with the same O(exclude)).
+    type: bool
+    default: true
+  exclude:
+    description:
+      - GNU tar C(--exclude) patterns, matched against member names such as C(./cache/tmp);
+        a pattern without a slash matches a name at any depth.
+      - Names at the volume root starting with C(.persist-) are always left out (they are
+        reserved for restore staging).
+    type: list
+    elements: str
+    default: []
+notes:
+  - Archives and sidecars are created with mode 0600; they hold the volume's data.
+  - The archive's temporary name starts with C(.persist-partial-), in O(dest).
+seealso:
+  - module: persist.docker.backup_info
+  - module: persist.docker.volume_info
+"""
+
+EXAMPLES = r"""
+- name: Back up the database volume (skipped when nothing changed since the last backup)
+  persist.docker.volume_backup:
+    volume: pgdata
+    dest: /srv/backups/pgdata
+  register: backup
+
+- name: Say where it went
+  ansible.builtin.debug:
+    msg: "{{ backup.archive.path }} ({{ backup.archive.size }} bytes, sha256 {{ backup.archive.sha256 }})"
+  when: backup.changed
+
+- name: A gzip archive for a system without zstandard, leaving caches out
+  persist.docker.volume_backup:
+    volume: uploads
+    dest: /srv/backups/uploads
+    compression: gzip
+    exclude:
+      - ./cache
+      - "*.tmp"
+
+- name: Always write a new archive, named by the hour
+  persist.docker.volume_backup:
+    volume: uploads
+    dest: /srv/backups/uploads
+    if_changed: false
+    name_template: "{volume}-hourly-{timestamp}"
+"""
+
+RETURN = r"""
+archive:
+  description:
+    - The archive written. In check mode, only C(path) and C(sidecar) (the names it would get).
+    - Null when nothing was written because the volume is unchanged.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: Path of the archive.
+      type: str
+      sample: /srv/backups/pgdata/pgdata-20261127T053000Z.tar.zst
+    sidecar:
+      description: Path of its metadata sidecar.
+      type: str
+      sample: /srv/backups/pgdata/pgdata-20261127T053000Z.tar.zst.json
+    created:
+      description: Creation time (UTC).
+      type: str
+      sample: "2026-11-27T05:30:00Z"
+    compression:
+      description: Compression of the archive.
+      type: str
+      sample: zstd
+    size:
+      description: Size of the archive file in bytes.
+      type: int
+      sample: 1048576
+    sha256:
+      description: sha256 of the archive file.
+      type: str
+    tree_digest:
+      description: Digest of the volume's tree (paths, types, modes, owners, contents, links, xattrs, times).
+      type: str
+    entries:
+      description: Entries below the volume's root.
+      type: int
+      sample: 1523
+    bytes:
+      description: Logical bytes of the regular files.
+      type: int
+      sample: 48234496
+    duration_seconds:
+      description: Time spent streaming and writing.
+      type: float
+      sample: 3.2
+skipped_reason:
+  description: Why no archive was written (the volume is unchanged since the latest backup).
+  returned: always
+  type: str
+  sample: "volume pgdata is unchanged since the latest backup: its metadata fingerprint equals that of pgdata-20261127T053000Z.tar.zst"
+latest:
+  description: The latest backup, when it made this one unnecessary (same keys as RV(archive)).
+  returned: when the backup was skipped
+  type: dict
+actions:
+  description: What the task did (or would do in check mode), one sentence each.
+  returned: always
+  type: list
+  elements: str
+removed_temporary_files:
+  description: Temporary files of unfinished earlier backups removed from O(dest).
+  returned: when there were any
+  type: list
+  elements: str
+containers:
+  description: On failure because running containers write to the volume, each of them.
+  returned: on that failure
+  type: list
+  elements: dict
+reaped_helpers:
+  description: Ids of helper containers abandoned by earlier killed runs that this task removed.
+  returned: when there were any
+  type: list
+  elements: str
+"""
+
+from ansible_collections.persist.docker.plugins.module_utils._backup_ops import backup
+from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
+from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
+
+
+def main():
+    module = build_module(
+        dict(
+            volume=dict(type="str", required=True, aliases=["name"]),
+            dest=dict(type="path", required=True),
+            name_template=dict(type="str", default="{volume}-{timestamp}"),
+            compression=dict(type="str", default="zstd", choices=["zstd", "gzip", "none"]),
+            compression_level=dict(type="int"),
+            threads=dict(type="int", default=0),
+            if_changed=dict(type="bool", default=True),
+            exclude=dict(type="list", elements="str", default=[]),
+        ),
+        uses_helpers=True,
+        supports_check_mode=True,
+    )
+
+    def operation(client, helpers):
+        return backup(VolumeEngine(client, helpers), module.params, module.check_mode)
+
+    run(module, operation)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: volume_restore
+short_description: Restore a volume backup, verified first, staged, and swapped in atomically
+version_added: 0.1.0
+description:
+  - Restores an archive written by M(persist.docker.volume_backup) into a named volume.
+  - Verified first. Before anything is written to the volume, the whole archive is read. Its sha256
+    must match its metadata sidecar, its tree digest must match, and every member must pass the
+    safety rules. Absolute paths, C(..) components, symlinks whose relative target leaves the volume,
+    hard links to anything but an earlier regular file of the archive, paths through a symlink or
+    file of the archive, duplicate names, names reserved for staging, and (unless
+    O(allow_special=true)) device nodes, FIFOs and setuid/setgid bits are refused. The whole archive
+    is refused, the message names the member and the rule, and the volume is not touched.
+  - Staged and atomic. The archive is extracted into a staging directory inside the target volume by
+    a helper container. Only a complete extraction is swapped in, by renames inside the volume,
+    under a journal. A failure leaves the volume as it was. A run killed during the swap leaves a
+    journal, and the next run of this module on the volume finishes the swap.
+  - Idempotent. With O(restore_when=different), the target's live tree is compared with the archive
+    entry by entry, in the same pass as the verification, and nothing is done when they are equal.
+  - Refuses a target that a running container mounts.
+author:
+  - persist.docker maintainers
+extends_documentation_fragment:
+  - persist.docker.docker
+  - persist.docker.docker.helper
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Verifies the archive and compares it with the target (in read-only helpers) and reports
+        whether the restore would change the volume; writes nothing.
+  diff_mode:
+    support: full
+    details:
+      - Lists the entries that would be added, changed and removed (the first 50 of each, with counts).
+  idempotent:
+    support: full
+  action_group:
+    support: full
+    membership:
+      - persist.docker.docker
+options:
+  volume:
+    description:
+      - The volume to restore into.
+    type: str
+    required: true
+    aliases: [name]
+  src:
+    description:
+      - An archive (its sidecar C(ARCHIVE.json) beside it), or a backup directory, in which case the
+        latest complete backup of O(source_volume) in it is restored.
+    type: path
+    required: true
+  source_volume:
+    description:
+      - With a directory in O(src), whose backups to pick. Defaults to O(volume).
+    type: str
+  mode:
+    description:
+      - V(replace) makes the volume equal to the archive; entries not in the archive are removed.
+      - V(merge) adds and replaces the archive's entries and keeps entries only the volume has.
+    type: str
+    choices: [replace, merge]
+    default: replace
+  restore_when:
+    description:
+      - V(different) restores only when the volume differs from the archive.
+      - V(missing_or_empty) restores only into a missing or empty volume (disaster recovery that never
+        overwrites data).
+      - V(always) restores every time.
+    type: str
+    choices: [different, missing_or_empty, always]
+    default: different
+  create:
+    description:
+      - Create a missing volume with the driver, driver options and labels recorded in the backup.
+      - When false, a missing volume is an error.
+    type: bool
+    default: true
+  allow_special:
+    description:
+      - Accept device nodes, FIFOs and setuid/setgid bits in the archive.
+    type: bool
+    default: false
+notes:
+  - Absolute symlink targets are restored as they are. They point into the file system of the
+    container that mounts the volume, and the restore never follows them.
+  - The volume root's owner and mode are restored; extended attributes and ACLs of the root
+    directory itself are not.
+seealso:
+  - module: persist.docker.volume_backup
+  - module: persist.docker.backup_info
+"""
+
+EXAMPLES = r"""
+- name: Bring back the latest backup of pgdata (nothing happens if the volume already equals it)
+  persist.docker.volume_restore:
+    volume: pgdata
+    src: /srv/backups/pgdata
+
+- name: Disaster recovery on a new host, never overwriting data
+  persist.docker.volume_restore:
+    volume: pgdata
+    src: /srv/backups/pgdata
+    restore_when: missing_or_empty
+
+- name: Restore one archive into a new volume for inspection
+  persist.docker.volume_restore:
+    volume: pgdata-inspect
+    src: /srv/backups/pgdata/pgdata-20261127T053000Z.tar.zst
+
+- name: What would a restore change?
+  persist.docker.volume_restore:
+    volume: uploads
+    src: /srv/backups/uploads
+  check_mode: true
+  diff: true
+  register: preview
+"""
+
+RETURN = r"""
+archive:
+  description: The archive restored (or compared), as its sidecar describes it.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: Path of the archive.
+      type: str
+    sidecar:
+      description: Path of its sidecar.
+      type: str
+    created:
+      description: When the backup was taken (UTC).
+      type: str
+    size:
+      description: Size of the archive file in bytes.
+      type: int
+    sha256:
+      description: sha256 of the archive file (verified).
+      type: str
+    tree_digest:
+      description: Tree digest of the archive (verified).
+      type: str
+    entries:
+      description: Entries in the archive.
+      type: int
+    bytes:
+      description: Logical bytes of its regular files.
+      type: int
+verified:
+  description: The archive matched its sidecar and passed the safety rules.
+  returned: on success
+  type: bool
+  sample: true
+differences:
+  description:
+    - How the volume differed from the archive before the task. In V(merge) mode, entries only
+      in the volume are counted in C(kept_extra) instead of C(removed).
+  returned: when the volume existed and was compared
+  type: dict
+  sample: {"mode": "replace", "added": 1, "changed": 0, "removed": 2, "added_paths": ["data/new"], "changed_paths": [], "removed_paths": ["tmp", "tmp/x"]}
+finished_interrupted:
+  description: Whether a swap left half done by a killed run was finished first.
+  returned: always
+  type: bool
+actions:
+  description: What the task did (or would do in check mode), one sentence each.
+  returned: always
+  type: list
+  elements: str
+duration_seconds:
+  description: Time spent verifying, extracting and swapping.
+  returned: when the volume was restored
+  type: float
+member:
+  description: On a refused archive, the member that broke a rule.
+  returned: on that failure
+  type: str
+rule:
+  description: On a refused archive, the rule it broke.
+  returned: on that failure
+  type: str
+containers:
+  description: On failure because running containers mount the volume, each of them.
+  returned: on that failure
+  type: list
+  elements: dict
+reaped_helpers:
+  description: Ids of helper containers abandoned by earlier killed runs that this task removed.
+  returned: when there were any
+  type: list
+  elements: str
+"""
+
+from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
+from ansible_collections.persist.docker.plugins.module_utils._restore_ops import restore
+from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
+
+
+def main():
+    module = build_module(
+        dict(
+            volume=dict(type="str", required=True, aliases=["name"]),
+            src=dict(type="path", required=True),
+            source_volume=dict(type="str"),
+            mode=dict(type="str", default="replace", choices=["replace", "merge"]),
+            restore_when=dict(type="str", default="different", choices=["different", "missing_or_empty", "always"]),
+            create=dict(type="bool", default=True),
+            allow_special=dict(type="bool", default=False),
+        ),
+        uses_helpers=True,
+        supports_check_mode=True,
+    )
+
+    def operation(client, helpers):
+        return restore(VolumeEngine(client, helpers), module.params, module.check_mode)
+
+    run(module, operation)
+
+
+if __name__ == "__main__":
+    main()
