@@ -1,0 +1,109 @@
+"""Archive names, sidecars and the listing of a backup directory."""
+
+import datetime
+import json
+import os
+
+import pytest
+
+from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
+    FORMAT_VERSION,
+    dump_metadata,
+    listing,
+    render_name,
+    sidecar_path,
+)
+from ansible_collections.persist.docker.plugins.module_utils._atomic import AtomicFile, stale_temporary_files
+
+WHEN = datetime.datetime(2026, 11, 27, 5, 30, 0, tzinfo=datetime.timezone.utc)
+
+
+def test_default_names_carry_volume_utc_timestamp_and_compression_suffix():
+    assert render_name("{volume}-{timestamp}", "pgdata", WHEN, "zstd") == "pgdata-20261127T053000Z.tar.zst"
+    assert render_name("{volume}", "pgdata", WHEN, "gzip") == "pgdata.tar.gz"
+
+
+@pytest.mark.parametrize("template", ["../{volume}", ".{volume}", "{volume}/x", "{unknown}", ""])
+def test_templates_that_leave_the_directory_or_hide_the_file_are_refused(template):
+    with pytest.raises(ValueError, match="name_template"):
+        render_name(template, "pgdata", WHEN, "zstd")
+
+
+def write_backup(directory, name, volume, created, size=10, sidecar=True):
+    path = directory / name
+    path.write_bytes(b"x" * size)
+    if sidecar:
+        metadata = {
+            "format_version": FORMAT_VERSION, "volume": {"name": volume}, "created": created,
+            "compression": "zstd", "archive": {"size": 10, "sha256": "0" * 64},
+            "tree": {"digest": "1" * 64, "entries": 1, "bytes": 1},
+        }
+        (directory / (name + ".json")).write_bytes(dump_metadata(metadata))
+    return str(path)
+
+
+def test_listing_marks_incomplete_and_damaged_archives_and_picks_the_latest_complete(tmp_path):
+    old = write_backup(tmp_path, "a-1.tar.zst", "a", "2026-11-01T00:00:00Z")
+    new = write_backup(tmp_path, "a-2.tar.zst", "a", "2026-11-02T00:00:00Z")
+    write_backup(tmp_path, "a-3.tar.zst", "a", None, sidecar=False)
+    write_backup(tmp_path, "a-4.tar.zst", "a", "2026-11-04T00:00:00Z", size=9)  # truncated
+    (tmp_path / "a-5.tar.zst").write_bytes(b"x")
+    (tmp_path / "a-5.tar.zst.json").write_text("{not json")
+    (tmp_path / "notes.txt").write_text("not an archive")
+    backups, latest = listing(str(tmp_path))
+    by_name = {os.path.basename(item["path"]): item for item in backups}
+    assert set(by_name) == {"a-1.tar.zst", "a-2.tar.zst", "a-3.tar.zst", "a-4.tar.zst", "a-5.tar.zst"}
+    assert by_name["a-3.tar.zst"]["status"] == "incomplete"
+    assert by_name["a-4.tar.zst"]["status"] == "damaged" and "9 bytes" in by_name["a-4.tar.zst"]["reason"]
+    assert by_name["a-5.tar.zst"]["status"] == "damaged" and "cannot be read" in by_name["a-5.tar.zst"]["reason"]
+    assert latest["a"]["path"] == new
+    assert [item["path"] for item in backups if item["status"] == "complete"] == [new, old]
+
+
+def test_sidecar_of_an_unknown_format_version_is_damaged(tmp_path):
+    path = write_backup(tmp_path, "a.tar.zst", "a", "2026-11-01T00:00:00Z")
+    metadata = json.loads(open(sidecar_path(path)).read())
+    metadata["format_version"] = 99
+    open(sidecar_path(path), "w").write(json.dumps(metadata))
+    backups, latest = listing(str(tmp_path))
+    assert backups[0]["status"] == "damaged" and "format version 99" in backups[0]["reason"]
+    assert latest == {}
+
+
+def test_atomic_file_appears_only_on_commit_and_never_replaces(tmp_path):
+    final = str(tmp_path / "archive.tar")
+    with AtomicFile(final) as target:
+        target.write(b"data")
+        assert not os.path.exists(final)
+        assert os.listdir(tmp_path) == [os.path.basename(target.temp_path)]
+        target.commit()
+    assert open(final, "rb").read() == b"data" and os.listdir(tmp_path) == ["archive.tar"]
+    assert oct(os.stat(final).st_mode & 0o777) == "0o600"
+    with pytest.raises(FileExistsError):
+        with AtomicFile(final) as again:
+            again.write(b"other")
+            again.commit()
+    assert open(final, "rb").read() == b"data" and os.listdir(tmp_path) == ["archive.tar"]
+
+
+def test_an_abandoned_atomic_file_leaves_nothing_under_the_final_name(tmp_path):
+    final = str(tmp_path / "archive.tar")
+    with pytest.raises(RuntimeError):
+        with AtomicFile(final) as target:
+            target.write(b"partial")
+            raise RuntimeError("killed")
+    assert os.listdir(tmp_path) == []
+
+
+def test_stale_temporary_files_are_those_of_dead_local_writers_or_old_foreign_ones(tmp_path):
+    import socket
+
+    host = socket.gethostname()
+    dead_local = tmp_path / (".persist-partial-a.tar.zst.%s.999999999" % host)
+    live_local = tmp_path / (".persist-partial-b.tar.zst.%s.%d" % (host, os.getpid()))
+    young_foreign = tmp_path / ".persist-partial-c.tar.zst.elsewhere.1"
+    old_foreign = tmp_path / ".persist-partial-d.tar.zst.elsewhere.2"
+    for path in (dead_local, live_local, young_foreign, old_foreign):
+        path.write_bytes(b"")
+    os.utime(old_foreign, (0, 0))
+    assert stale_temporary_files(str(tmp_path), older_than_seconds=3600) == sorted([str(dead_local), str(old_foreign)])
