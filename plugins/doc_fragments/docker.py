@@ -73,6 +73,20 @@ requirements:
 notes:
   - Connection options can be set once for all modules of the collection with
     C(module_defaults) and the action group C(group/persist.docker.docker).
+attributes:
+  action_group:
+    description: Takes its defaults from C(module_defaults) for C(group/persist.docker.docker).
+"""
+
+    # Descriptions of the attributes every module declares.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Runs in check mode, predicting V(changed) without changing anything.
+  diff_mode:
+    description: Shows what changes (or would change, in check mode) with C(--diff).
+  idempotent:
+    description: A second run with the same arguments on an unchanged system reports no change.
 """
 
     # Options of the short-lived helper containers that read or write volume data.

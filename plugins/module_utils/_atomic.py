@@ -103,7 +103,7 @@ def stale_temporary_files(directory, older_than_seconds, now=None):
     for entry in os.scandir(directory):
         if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
             continue
-        writer, _, pid = entry.name.rpartition(".")
+        writer, _dot, pid = entry.name.rpartition(".")
         gone = False
         if pid.isdigit() and writer.endswith("." + host):
             gone = not os.path.exists("/proc/%s" % pid)

@@ -26,6 +26,7 @@ try:
 except ImportError:  # pragma: no cover - connect() reports the missing SDK first
     pass
 
+
 class VolumeEngine:
     """Volume operations on one engine; ``helpers`` is a HelperRunner for reading data."""
 

@@ -171,8 +171,7 @@ class HelperRunner:
         """
         run = self._start(command, volumes, what, writable=False)
         try:
-            for data in run.output():
-                yield data
+            yield from run.output()
             run.finish()
         finally:
             run.remove()

@@ -108,7 +108,7 @@ def _read_and_compare(engine, entry, target_exists, allow_special):
                 target_records = RecordStream(live)
                 compare(records, target_records, differences)
         else:
-            for _ in records:
+            for _record in records:
                 pass
     except UnsafeMember as exc:
         raise RestoreError(
@@ -138,7 +138,8 @@ def _refuse_running_users(engine, volume):
 
 
 def _pending_swap(engine, volume):
-    listing = b"".join(engine.helpers.stream_output(reserved_entries_command(), {volume: VOLUME_MOUNT}, "looking for an interrupted restore of volume %s" % volume))
+    what = "looking for an interrupted restore of volume %s" % volume
+    listing = b"".join(engine.helpers.stream_output(reserved_entries_command(), {volume: VOLUME_MOUNT}, what))
     return b".persist-journal" in listing.split(b"\n")
 
 

@@ -110,7 +110,7 @@ def parse_pax_records(data):
 def _pax_time_ns(value):
     text = value.decode("ascii", "replace")
     negative = text.startswith("-")
-    seconds, _, fraction = text.lstrip("-").partition(".")
+    seconds, _dot, fraction = text.lstrip("-").partition(".")
     try:
         total = int(seconds or "0") * 1000000000 + int((fraction + "000000000")[:9])
     except ValueError:
@@ -336,7 +336,7 @@ class TarParser:
             if offset < end or offset + length > member.size:
                 raise TarFormatError("the sparse map of %s has overlapping or out-of-range segments" % member.shown_path)
             end = offset + length
-        if sum(length for _, length in segments) != self._stored_left:
+        if sum(length for _offset, length in segments) != self._stored_left:
             raise TarFormatError("the sparse map of %s does not match its stored size" % member.shown_path)
         member.sparse_map = segments
         self._segments = [segment for segment in segments if segment[1]]

@@ -31,12 +31,10 @@ class RecordStream:
         for chunk in self._chunks:
             parser.feed(chunk)
             if pending:
-                for item in pending:
-                    yield item
+                yield from pending
                 del pending[:]
         parser.close()
-        for item in pending:
-            yield item
+        yield from pending
         del pending[:]
 
 

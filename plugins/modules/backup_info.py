@@ -12,14 +12,16 @@ version_added: 0.1.0
 description:
   - Lists the archives in a backup directory on the managed node, newest first, with what their
     metadata sidecars say.
-  - Marks each archive V(complete), V(incomplete) (no sidecar: the backup did not finish, or is
+  - Marks each archive V(complete), V(incomplete) (no sidecar, so the backup did not finish or is
     still being written) or V(damaged) (sidecar unreadable, of an unknown format, or the archive's
     size differs from what it records), with the reason.
   - Returns the latest complete backup of each volume.
   - Reads only the directory listing and the sidecars; it does not read the archives (use
     persist.docker.backup_verify for that).
 author:
-  - persist.docker maintainers
+  - persist.docker maintainers (@persist-docker)
+extends_documentation_fragment:
+  - persist.docker.docker.attributes
 attributes:
   check_mode:
     support: full

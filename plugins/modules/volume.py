@@ -18,8 +18,9 @@ description:
   - Removes a volume only when no container (running or stopped) references it, and only when it
     is empty unless O(force=true).
 author:
-  - persist.docker maintainers
+  - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
+  - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
 attributes:

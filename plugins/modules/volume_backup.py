@@ -16,20 +16,21 @@ description:
     with remote and rootless engines and from inside a container with the engine's socket.
   - Compression happens in the module (zstd on all cores by default). The archive is a standard
     C(.tar.zst), C(.tar.gz) or C(.tar) that plain C(tar) can restore by hand.
-  - A metadata sidecar C(ARCHIVE.json) is written after the archive: volume driver, options and
+  - A metadata sidecar C(ARCHIVE.json) is written after the archive, with the volume's driver, options and
     labels, creation time, archive size and sha256, tree digest, entry and byte counts, duration
     and tool version. An archive without its sidecar is not a complete backup.
   - Atomic. The archive is written under a temporary name in O(dest), fsynced, then given its final
     name, and the sidecar likewise. A failed or killed run leaves nothing under a final name; its
     temporary files are removed by a later run.
   - With O(if_changed=true), nothing is written when the volume is unchanged since its latest
-    complete backup in O(dest): a metadata fingerprint decides cheaply, and where it cannot, the
+    complete backup in O(dest). A metadata fingerprint decides cheaply, and where it cannot, the
     tree digest of the live volume is compared with the backup's.
-  - Refuses to back up a volume that a running container mounts read-write: a copy taken while a
+  - Refuses to back up a volume that a running container mounts read-write. A copy taken while a
     database writes can be corrupt. Stop the containers first.
 author:
-  - persist.docker maintainers
+  - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
+  - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
 attributes:

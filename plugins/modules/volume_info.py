@@ -10,15 +10,16 @@ module: volume_info
 short_description: Inspect Docker volumes, who mounts them and how much they hold
 version_added: 0.1.0
 description:
-  - Describes one named volume, or every volume (optionally only those with given labels):
+  - Describes one named volume, or every volume (optionally only those with given labels), with its
     driver, options, labels, mountpoint, creation time, and each container that mounts it,
     running or not, read-only or read-write, and where.
   - On request, counts the entries and bytes each volume holds, inside a short-lived read-only
     helper container.
   - Never changes anything.
 author:
-  - persist.docker maintainers
+  - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
+  - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
 attributes:

@@ -26,8 +26,9 @@ description:
     entry by entry, in the same pass as the verification, and nothing is done when they are equal.
   - Refuses a target that a running container mounts.
 author:
-  - persist.docker maintainers
+  - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
+  - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
 attributes:

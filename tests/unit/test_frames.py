@@ -45,7 +45,7 @@ def test_demultiplex_returns_every_byte_of_each_stream_in_order_in_bounded_piece
     for stream in (STDOUT, STDERR):
         expected = b"".join(data for sid, data in frames if sid == stream)
         assert b"".join(data for sid, data in pieces if sid == stream) == expected
-    assert all(0 < len(data) <= chunk for _, data in pieces)
+    assert all(0 < len(data) <= chunk for _stream, data in pieces)
 
 
 def test_demultiplex_of_an_empty_stream_yields_nothing():

@@ -1,0 +1,158 @@
+# shellcheck shell=bash
+# Shared setup for scripts/test and scripts/demo; sourced, never run.
+# Every ensure_* step checks first and does only what is missing, so a second run is quick
+# and a fresh machine (no engine, no images, no venv) gets everything it needs.
+
+set -Eeuo pipefail
+
+PERSIST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PERSIST_CACHE=${PERSIST_CACHE:-/var/cache/persist-test}
+PERSIST_LOGS=${PERSIST_LOGS:-/var/log/persist-docker}
+DEBIAN_ROOTFS=$PERSIST_CACHE/rootfs-base
+DEBIAN_MIRROR=http://deb.debian.org/debian
+
+# The image the modules use by default for their helper containers (pinned Debian slim).
+# No registry is reachable here, so the locally built Debian image is tagged with that name,
+# exactly as an offline site mirrors an image.
+HELPER_IMAGE=debian:bookworm-20250908-slim
+DEBIAN_IMAGE=persist-test/debian:bookworm
+NODE_IMAGE=persist-test/ansible-node:bookworm
+BUSYBOX_IMAGE=persist-test/busybox:latest
+
+CURRENT_STAGE=setup
+
+log() { printf '==> %s\n' "$*"; }
+
+stage() {
+    CURRENT_STAGE=$1
+    log "stage: $1"
+}
+
+die() {
+    printf '==> FAILED in stage %s: %s\n' "$CURRENT_STAGE" "$*" >&2
+    exit 1
+}
+
+on_error() {
+    local rc=$?
+    printf '==> FAILED in stage %s (exit %s): %s\n' "$CURRENT_STAGE" "$rc" "$BASH_COMMAND" >&2
+    exit "$rc"
+}
+trap on_error ERR
+
+# apt_install PACKAGE...: installs the packages that are not installed yet.
+apt_install() {
+    local missing=() package
+    for package; do
+        [[ $(dpkg-query -W -f='${Status}' "$package" 2>/dev/null) == *' installed' ]] || missing+=("$package")
+    done
+    ((${#missing[@]})) || return 0
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_engine() {
+    stage engine
+    apt_install zstd  # tests restore archives by hand with plain tar --zstd
+    if docker version >/dev/null 2>&1; then
+        log "engine answers: dockerd $(docker version --format '{{.Server.Version}}')"
+        return
+    fi
+    apt_install docker.io
+    mkdir -p "$PERSIST_LOGS"
+    local daemon_log=$PERSIST_LOGS/dockerd.log
+    # A dockerd that is still starting must not get a twin (its pidfile names a live process).
+    if ! kill -0 "$(cat /var/run/docker.pid 2>/dev/null)" 2>/dev/null; then
+        log "starting dockerd (no bridge, no iptables; log: $daemon_log)"
+        setsid nohup dockerd --bridge=none --iptables=false --ip-masq=false \
+            >>"$daemon_log" 2>&1 </dev/null &
+    fi
+    local waited
+    for ((waited = 0; waited < 60; waited++)); do
+        docker version >/dev/null 2>&1 && { log "engine answers after ${waited}s"; return; }
+        sleep 1
+    done
+    tail -n 30 "$daemon_log" >&2 || true
+    die "dockerd did not answer 'docker version' within 60 s (log: $daemon_log)"
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# A Debian minbase rootfs, built once. debootstrap writes into a temporary directory that is
+# renamed only when complete, so a killed run never leaves a partial rootfs under the final name.
+ensure_debian_rootfs() {
+    local marker=etc/persist-test-rootfs
+    [[ -x $DEBIAN_ROOTFS/usr/bin/tar && -f $DEBIAN_ROOTFS/$marker ]] && return
+    apt_install debootstrap
+    local building=$DEBIAN_ROOTFS.building.$$
+    log "debootstrap bookworm minbase into $DEBIAN_ROOTFS"
+    mkdir -p "$PERSIST_CACHE"
+    rm -rf "$DEBIAN_ROOTFS" "$DEBIAN_ROOTFS".building.*
+    debootstrap --variant=minbase bookworm "$building" "$DEBIAN_MIRROR" >"$PERSIST_CACHE/debootstrap.log" 2>&1 ||
+        die "debootstrap failed, see $PERSIST_CACHE/debootstrap.log"
+    echo "debootstrap --variant=minbase bookworm $(date -u +%FT%TZ)" >"$building/$marker"
+    mv "$building" "$DEBIAN_ROOTFS"
+}
+
+build_image() {  # build_image TAG DIR: docker build with the host network (apt reaches Debian)
+    local build_log=$PERSIST_LOGS/build-${1//[\/:]/_}.log
+    log "docker build $1 from ${2#"$PERSIST_ROOT"/} (log: $build_log)"
+    mkdir -p "$PERSIST_LOGS"
+    # The legacy builder: the BuildKit plugin (buildx) is not installed here.
+    DOCKER_BUILDKIT=0 docker build --network host -t "$1" "$2" >"$build_log" 2>&1 || {
+        tail -n 30 "$build_log" >&2
+        die "docker build $1 failed (log: $build_log)"
+    }
+}
+
+ensure_images() {
+    stage images
+    if ! image_exists "$DEBIAN_IMAGE"; then
+        ensure_debian_rootfs
+        log "docker import $DEBIAN_ROOTFS as $DEBIAN_IMAGE"
+        tar -C "$DEBIAN_ROOTFS" -c . | docker import - "$DEBIAN_IMAGE" >/dev/null
+    fi
+    image_exists "$HELPER_IMAGE" || docker tag "$DEBIAN_IMAGE" "$HELPER_IMAGE"
+    image_exists "$NODE_IMAGE" || build_image "$NODE_IMAGE" "$PERSIST_ROOT/tests/images/ansible-node"
+    image_exists "$BUSYBOX_IMAGE" || build_image "$BUSYBOX_IMAGE" "$PERSIST_ROOT/tests/images/busybox"
+    log "images ready: $DEBIAN_IMAGE $HELPER_IMAGE $NODE_IMAGE $BUSYBOX_IMAGE"
+}
+
+# A virtualenv keyed by the hash of tests/requirements.txt, reused while the file is unchanged.
+ensure_venv() {
+    stage venv
+    local requirements=$PERSIST_ROOT/tests/requirements.txt hash
+    hash=$(sha256sum "$requirements" | cut -c1-64)
+    PERSIST_VENV=${PERSIST_VENV:-$HOME/.cache/persist-docker/venv-${hash:0:12}}
+    local marker=$PERSIST_VENV/.persist-requirements-sha256
+    if [[ $(cat "$marker" 2>/dev/null) != "$hash" ]]; then
+        log "creating $PERSIST_VENV from tests/requirements.txt"
+        python3 -m venv "$PERSIST_VENV"
+        "$PERSIST_VENV/bin/python" -m pip install -q -r "$requirements"
+        echo "$hash" >"$marker"
+    fi
+    export VIRTUAL_ENV=$PERSIST_VENV PATH=$PERSIST_VENV/bin:$PATH
+    log "venv ready: $PERSIST_VENV"
+}
+
+# Ansible finds this checkout as persist.docker through a symlink named like a collection.
+# The ansible package's own collections (community.docker ...) stay reachable: they live in
+# site-packages/ansible_collections, which Ansible scans besides ANSIBLE_COLLECTIONS_PATH.
+ensure_collection_path() {
+    stage collection-path
+    local collections=${PERSIST_COLLECTIONS:-/tmp/persist-docker-collections}
+    mkdir -p "$collections/ansible_collections/persist"
+    ln -sfn "$PERSIST_ROOT" "$collections/ansible_collections/persist/docker"
+    export ANSIBLE_COLLECTIONS_PATH=$collections
+    export ANSIBLE_PYTHON_INTERPRETER=$PERSIST_VENV/bin/python
+    log "persist.docker -> $PERSIST_ROOT (ANSIBLE_COLLECTIONS_PATH=$collections)"
+}
+
+ensure_all() {
+    ensure_engine
+    ensure_images
+    ensure_venv
+    ensure_collection_path
+}
