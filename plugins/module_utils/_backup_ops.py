@@ -67,7 +67,7 @@ def _refuse_live_writers(engine, volume):
             "they write may be corrupt. Stop them first (for example with "
             "community.docker.docker_container state: stopped), then run the backup again."
             % (volume, describe_users(writers)),
-            volume=volume,
+            volume_name=volume,
             containers=writers,
         )
 
@@ -123,7 +123,7 @@ def backup(engine, params, check_mode, now=None):
         raise VolumeMissing(
             "Volume %s does not exist, so there is nothing to back up. Check the name "
             "(persist.docker.volume_info lists the volumes)." % volume,
-            volume=volume,
+            volume_name=volume,
         )
     _refuse_live_writers(engine, volume)
     actions = _prepare_dest(dest, check_mode)
@@ -197,7 +197,7 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
         )
     except TarFormatError as exc:
         _remove_unsidecarred(archive_path)
-        raise BackupError("The tar stream of volume %s could not be read back (%s); no archive was kept." % (volume, exc), volume=volume)
+        raise BackupError("The tar stream of volume %s could not be read back (%s); no archive was kept." % (volume, exc), volume_name=volume)
     except OSError as exc:
         _remove_unsidecarred(archive_path)
         if exc.errno == errno.ENOSPC:
@@ -205,10 +205,10 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
                 "The backup directory %s is full (no space left on device) while backing up volume %s; "
                 "nothing was kept under a final name. Free space or choose another dest."
                 % (os.path.dirname(archive_path), volume),
-                volume=volume,
+                volume_name=volume,
                 dest=os.path.dirname(archive_path),
             )
-        raise BackupError("Writing the backup of volume %s to %s failed: %s; nothing was kept under a final name." % (volume, archive_path, exc), volume=volume)
+        raise BackupError("Writing the backup of volume %s to %s failed: %s; nothing was kept under a final name." % (volume, archive_path, exc), volume_name=volume)
     except BaseException:
         _remove_unsidecarred(archive_path)
         raise

@@ -41,7 +41,7 @@ class VolumeEngine:
         except NotFound:
             return None
         except APIError as exc:
-            raise EngineError("Cannot inspect volume %s: %s" % (name, exc), volume=name)
+            raise EngineError("Cannot inspect volume %s: %s" % (name, exc), volume_name=name)
 
     def volumes(self, label_filters=None):
         """Descriptions of all volumes, or those carrying every label filter, sorted by name.
@@ -71,7 +71,7 @@ class VolumeEngine:
         try:
             self.client.create_volume(name=name, driver=driver, driver_opts=driver_opts or None, labels=labels or None)
         except APIError as exc:
-            raise EngineError("Cannot create volume %s with driver %s: %s" % (name, driver, exc), volume=name)
+            raise EngineError("Cannot create volume %s with driver %s: %s" % (name, driver, exc), volume_name=name)
         return self.volume(name)
 
     def remove(self, name):
@@ -83,7 +83,7 @@ class VolumeEngine:
             raise EngineError(
                 "Cannot remove volume %s: %s. If a container was created with it meanwhile, "
                 "remove that container first." % (name, exc),
-                volume=name,
+                volume_name=name,
             )
 
     def usage(self, name):

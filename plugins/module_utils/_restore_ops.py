@@ -132,7 +132,7 @@ def _refuse_running_users(engine, volume):
             "Volume %s is mounted by running container(s): %s. Restoring under a running "
             "container would change files it has open. Stop them first, then run the restore "
             "again." % (volume, describe_users(running)),
-            volume=volume,
+            volume_name=volume,
             containers=running,
         )
 
@@ -158,7 +158,7 @@ def restore(engine, params, check_mode):
         raise VolumeMissing(
             "Volume %s does not exist and create is false. Create it first, or set create: true "
             "to create it with the driver, options and labels recorded in the backup." % target,
-            volume=target,
+            volume_name=target,
         )
     if current is not None:
         _refuse_running_users(engine, target)

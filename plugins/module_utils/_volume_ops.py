@@ -19,6 +19,7 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
     VolumeNotEmpty,
 )
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
+    counted,
     describe_users,
     format_differences,
     missing_volume,
@@ -46,10 +47,10 @@ def _refuse_if_used(engine, name, doing):
     users = engine.users(name)
     if users:
         raise VolumeInUse(
-            "Volume %s is used by %d container(s): %s. Docker keeps a volume referenced until "
+            "Volume %s is used by %s: %s. Docker keeps a volume referenced until "
             "the container is removed, running or not; remove those containers before %s. "
-            "Nothing was changed." % (name, len(users), describe_users(users), doing),
-            volume=name,
+            "Nothing was changed." % (name, counted(len(users), "container"), describe_users(users), doing),
+            volume_name=name,
             containers=users,
         )
 
@@ -61,7 +62,7 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
             "Volume name %r is not valid for the local driver: it must start with a letter or "
             "digit, have at least two characters, and use only letters, digits, '_', '.' and '-'."
             % name,
-            volume=name,
+            volume_name=name,
         )
     current = engine.volume(name)
     if current is None:
@@ -82,7 +83,7 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
             "volume, or set recreate: if_empty to recreate it when it holds no data, or move "
             "its data to a new volume (back it up, create the new volume, restore into it)."
             % (name, summary),
-            volume=name,
+            volume_name=name,
             differences=differences,
         )
 
@@ -90,12 +91,12 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
     usage = engine.usage(name)
     if not usage["empty"]:
         raise VolumeNotEmpty(
-            "Volume %s differs from the request (%s) but holds %d entries (%d bytes), so it is "
+            "Volume %s differs from the request (%s) but holds %s (%s), so it is "
             "not recreated: that would destroy its data. Back it up with "
             "persist.docker.volume_backup, recreate it, and restore the data, or change the "
             "task to match the volume. Nothing was changed."
-            % (name, summary, usage["entries"], usage["bytes"]),
-            volume=name,
+            % (name, summary, counted(usage["entries"], "entry", "entries"), counted(usage["bytes"], "byte")),
+            volume_name=name,
             differences=differences,
             usage=usage,
         )
@@ -124,7 +125,7 @@ def _recreate(engine, current, driver, driver_opts, labels):
         raise EngineError(
             "%s. Volume %s was put back with its previous settings (it was empty); nothing "
             "else was changed." % (refused.msg, name),
-            volume=name,
+            volume_name=name,
         )
 
 
@@ -145,10 +146,10 @@ def ensure_absent(engine, name, force, check_mode):
         extra["usage"] = usage
         if not usage["empty"]:
             raise VolumeNotEmpty(
-                "Volume %s holds %d entries (%d bytes); removing it would destroy that data. "
+                "Volume %s holds %s (%s); removing it would destroy that data. "
                 "Back it up first with persist.docker.volume_backup, then set force: true to "
-                "remove it. Nothing was removed." % (name, usage["entries"], usage["bytes"]),
-                volume=name,
+                "remove it. Nothing was removed." % (name, counted(usage["entries"], "entry", "entries"), counted(usage["bytes"], "byte")),
+                volume_name=name,
                 usage=usage,
             )
     if not check_mode:

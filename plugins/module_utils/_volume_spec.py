@@ -141,3 +141,8 @@ def describe_users(users):
         % (user["name"], user["state"], "ro" if user["read_only"] else "rw", user["mount_path"])
         for user in users
     )
+
+
+def counted(number, singular, plural=None):
+    """``1 entry``, ``2 entries``: a count with the right form of the noun."""
+    return "%d %s" % (number, singular if number == 1 else (plural or singular + "s"))
