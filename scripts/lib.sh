@@ -96,12 +96,19 @@ ensure_debian_rootfs() {
     mv "$building" "$DEBIAN_ROOTFS"
 }
 
-build_image() {  # build_image TAG DIR: docker build with the host network (apt reaches Debian)
+# ensure_built TAG DIR: docker build with the host network (apt reaches Debian), unless an
+# image of that tag was built from the same DIR contents (a label holds their hash).
+ensure_built() {
+    local context_hash built_from
+    context_hash=$(cd "$2" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+    built_from=$(docker image inspect -f '{{ index .Config.Labels "persist.test.context" }}' "$1" 2>/dev/null || true)
+    [[ $built_from == "$context_hash" ]] && return
     local build_log=$PERSIST_LOGS/build-${1//[\/:]/_}.log
     log "docker build $1 from ${2#"$PERSIST_ROOT"/} (log: $build_log)"
     mkdir -p "$PERSIST_LOGS"
     # The legacy builder: the BuildKit plugin (buildx) is not installed here.
-    DOCKER_BUILDKIT=0 docker build --network host -t "$1" "$2" >"$build_log" 2>&1 || {
+    DOCKER_BUILDKIT=0 docker build --network host --label "persist.test.context=$context_hash" \
+        -t "$1" "$2" >"$build_log" 2>&1 || {
         tail -n 30 "$build_log" >&2
         die "docker build $1 failed (log: $build_log)"
     }
@@ -115,8 +122,8 @@ ensure_images() {
         tar -C "$DEBIAN_ROOTFS" -c . | docker import - "$DEBIAN_IMAGE" >/dev/null
     fi
     image_exists "$HELPER_IMAGE" || docker tag "$DEBIAN_IMAGE" "$HELPER_IMAGE"
-    image_exists "$NODE_IMAGE" || build_image "$NODE_IMAGE" "$PERSIST_ROOT/tests/images/ansible-node"
-    image_exists "$BUSYBOX_IMAGE" || build_image "$BUSYBOX_IMAGE" "$PERSIST_ROOT/tests/images/busybox"
+    ensure_built "$NODE_IMAGE" "$PERSIST_ROOT/tests/images/ansible-node"
+    ensure_built "$BUSYBOX_IMAGE" "$PERSIST_ROOT/tests/images/busybox"
     log "images ready: $DEBIAN_IMAGE $HELPER_IMAGE $NODE_IMAGE $BUSYBOX_IMAGE"
 }
 

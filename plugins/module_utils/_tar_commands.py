@@ -78,6 +78,7 @@ fi
 # The swap, driven by a journal so that a run killed at any point is finished by the next:
 #   replace: "aside" moves the old entries into .persist-old-TOKEN, "in" moves the staged
 #            entries to the root and gives it the archive's root owner and mode.
+#   Both end by giving the root the archive's root mtime, kept in the journal.
 #   merge:   "aside" copies the staged tree over the root as hard links (directories merged,
 #            files replaced, entries only in the volume kept), after removing any entry whose
 #            type differs (a symlink is never followed).
@@ -87,7 +88,7 @@ set -eu
 cd /volume
 journal=.persist-journal
 record() {
-    printf '%s %s %s\n' "$1" "$token" "$mode" > "$journal.new"
+    printf '%s %s %s %s\n' "$1" "$token" "$mode" "$stamp" > "$journal.new"
     sync "$journal.new"
     mv -f "$journal.new" "$journal"
     sync .
@@ -96,9 +97,11 @@ if [ ! -f "$journal" ]; then
     [ "$#" -eq 2 ] || exit 0
     token=$1 mode=$2
     [ -d ".persist-staging-$token" ] || { echo "staging directory .persist-staging-$token is missing" >&2; exit 1; }
+    # The archive's root mtime, which tar gave the staging root: moving entries changes it.
+    stamp=$(stat -c %y ".persist-staging-$token")
     record aside
 fi
-read -r phase token mode < "$journal"
+read -r phase token mode stamp < "$journal"
 staging=.persist-staging-$token
 old=.persist-old-$token
 if [ "$mode" = replace ]; then
@@ -120,7 +123,6 @@ if [ "$mode" = replace ]; then
         done
         chown --reference="$staging" .
         chmod --reference="$staging" .
-        touch --reference="$staging" .
         sync .
         record clean
     fi
@@ -141,6 +143,7 @@ elif [ "$phase" = aside ]; then
 fi
 rm -rf -- "$staging" "$old"
 rm -f -- "$journal"
+touch -d "$stamp" .
 sync .
 """
 
