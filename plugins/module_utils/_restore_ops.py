@@ -47,7 +47,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import describe_users
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted, describe_users
 
 
 def resolve_archive(src, source_volume):
@@ -151,7 +151,10 @@ def restore(engine, params, check_mode):
     metadata = entry["metadata"]
     require_library(metadata["compression"])
     mode, when = params["mode"], params["restore_when"]
-    result = dict(changed=False, volume=target, archive=summarize(entry["path"], metadata), actions=[], finished_interrupted=False)
+    result = dict(
+        changed=False, volume=target, archive=summarize(entry["path"], metadata), actions=[],
+        finished_interrupted=False, skipped_reason=None,
+    )
 
     current = engine.volume(target)
     if current is None and not params["create"]:
@@ -168,28 +171,28 @@ def restore(engine, params, check_mode):
             if not check_mode:
                 engine.helpers.run_with_input(swap_command(), {target: VOLUME_MOUNT}, [], "finishing an interrupted restore of volume %s" % target)
 
+    if current is not None and when == "missing_or_empty":
+        usage = engine.usage(target)
+        if not usage["empty"]:
+            # Disaster recovery that never overwrites data: nothing to read or verify.
+            result["skipped_reason"] = "volume %s holds %s and restore_when is missing_or_empty" % (
+                target, counted(usage["entries"], "entry", "entries"))
+            result["changed"] = bool(result["actions"])
+            return result
+
     started = time.time()
-    compare_with_target = current is not None and not (check_mode and result["finished_interrupted"])
+    compare_with_target = current is not None and when == "different" and not (check_mode and result["finished_interrupted"])
     differences = _read_and_compare(engine, entry, compare_with_target, params["allow_special"])
     result["verified"] = True
     if compare_with_target:
         result["differences"] = differences.as_dict(mode)
-
-    if current is None:
-        needed = True
-        result["actions"].append("create volume %s with driver %s as recorded in the backup" % (target, metadata["volume"]["driver"]))
-    elif when == "always":
-        needed = True
-    elif when == "missing_or_empty":
-        needed = engine.usage(target)["empty"]
-    else:
-        needed = result["finished_interrupted"] or differences.would_change(mode)
-
-    if compare_with_target:
         result["diff"] = {"prepared": differences.prepared(mode)}
-    if not needed:
-        result["changed"] = bool(result["actions"])
-        return result
+        if not differences.would_change(mode):
+            result["skipped_reason"] = "volume %s already equals the archive" % target
+            result["changed"] = bool(result["actions"])
+            return result
+    if current is None:
+        result["actions"].append("create volume %s with driver %s as recorded in the backup" % (target, metadata["volume"]["driver"]))
 
     result["actions"].append("restore %s into volume %s (mode %s)" % (os.path.basename(entry["path"]), target, mode))
     result["changed"] = True

@@ -75,7 +75,7 @@ options:
     description:
       - V(different) restores only when the volume differs from the archive.
       - V(missing_or_empty) restores only into a missing or empty volume (disaster recovery that never
-        overwrites data).
+        overwrites data). On a volume that holds data it reads nothing and does nothing.
       - V(always) restores every time.
     type: str
     choices: [different, missing_or_empty, always]
@@ -159,7 +159,7 @@ archive:
       type: int
 verified:
   description: The archive matched its sidecar and passed the safety rules.
-  returned: on success
+  returned: when the archive was read
   type: bool
   sample: true
 differences:
@@ -169,6 +169,12 @@ differences:
   returned: when the volume existed and was compared
   type: dict
   sample: {"mode": "replace", "added": 1, "changed": 0, "removed": 2, "added_paths": ["data/new"], "changed_paths": [], "removed_paths": ["tmp", "tmp/x"]}
+skipped_reason:
+  description: Why nothing was restored (the volume already equals the archive, or holds data and
+    O(restore_when=missing_or_empty)); null when something was restored.
+  returned: always
+  type: str
+  sample: volume pgdata already equals the archive
 finished_interrupted:
   description: Whether a swap left half done by a killed run was finished first.
   returned: always
