@@ -126,6 +126,13 @@ def backup(engine, params, check_mode, now=None):
             volume_name=volume,
         )
     _refuse_live_writers(engine, volume)
+    if engine.interrupted_restore(volume):
+        raise BackupError(
+            "Volume %s holds a restore that was interrupted during its swap, so its contents are "
+            "a mix of two trees. Run persist.docker.volume_restore on it again to finish the "
+            "restore, then back it up." % volume,
+            volume_name=volume,
+        )
     actions = _prepare_dest(dest, check_mode)
     created = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     try:

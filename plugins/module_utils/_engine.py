@@ -14,7 +14,12 @@ from __future__ import annotations
 from contextlib import closing
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError
-from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, usage_command
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
+    JOURNAL_NAME,
+    VOLUME_MOUNT,
+    reserved_entries_command,
+    usage_command,
+)
 from ansible_collections.persist.docker.plugins.module_utils._usage import UsageTally
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
     describe_volume,
@@ -93,3 +98,11 @@ class VolumeEngine:
             for chunk in chunks:
                 tally.feed(chunk)
         return tally.result()
+
+    def interrupted_restore(self, name):
+        """Whether a restore into volume ``name`` was killed during its swap (its journal is
+        there): the volume then holds a mix of old and new entries until a restore finishes it."""
+        what = "looking for an interrupted restore in volume %s" % name
+        with closing(self.helpers.stream_output(reserved_entries_command(), {name: VOLUME_MOUNT}, what)) as chunks:
+            listing = b"".join(chunks)
+        return JOURNAL_NAME.encode("ascii") in listing.split(b"\n")

@@ -40,7 +40,6 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
     VOLUME_MOUNT,
     clean_command,
     extract_command,
-    reserved_entries_command,
     swap_command,
     tar_create_command,
 )
@@ -137,12 +136,6 @@ def _refuse_running_users(engine, volume):
         )
 
 
-def _pending_swap(engine, volume):
-    what = "looking for an interrupted restore of volume %s" % volume
-    listing = b"".join(engine.helpers.stream_output(reserved_entries_command(), {volume: VOLUME_MOUNT}, what))
-    return b".persist-journal" in listing.split(b"\n")
-
-
 def restore(engine, params, check_mode):
     """Restore into ``params['volume']``; see the module for the options."""
     target = params["volume"]
@@ -165,7 +158,7 @@ def restore(engine, params, check_mode):
         )
     if current is not None:
         _refuse_running_users(engine, target)
-        if _pending_swap(engine, target):
+        if engine.interrupted_restore(target):
             result["actions"].append("finish the interrupted restore of volume %s" % target)
             result["finished_interrupted"] = True
             if not check_mode:

@@ -15,6 +15,8 @@ from ansible_collections.persist.docker.plugins.module_utils._member_safety impo
 from ansible_collections.persist.docker.plugins.module_utils._usage import FIND_FORMAT
 
 VOLUME_MOUNT = "/volume"
+# The swap journal at the volume root (see _SWAP_SCRIPT).
+JOURNAL_NAME = ".persist-journal"
 RESERVED_PATTERN = "./" + RESERVED_PREFIX.decode("ascii") + "*"
 
 # POSIX format; numeric owners; xattrs (every namespace readable) and ACLs; holes kept;
