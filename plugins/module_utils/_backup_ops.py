@@ -170,6 +170,13 @@ def backup(engine, params, check_mode, now=None):
         return result
     if not os.path.isdir(dest):
         os.makedirs(dest, 0o700)
+    for taken in (archive_path, sidecar_path(archive_path)):
+        if os.path.lexists(taken):
+            raise BackupError(
+                "%s already exists; not overwriting it. Run again a second later or change "
+                "name_template." % taken,
+                archive=archive_path,
+            )
     metadata = _write_archive(engine, described, params, archive_path, created, current_fingerprint)
     result["archive"] = summarize(archive_path, metadata)
     return result
@@ -177,36 +184,16 @@ def backup(engine, params, check_mode, now=None):
 
 def _write_archive(engine, described, params, archive_path, created, current_fingerprint):
     volume = described["name"]
-    started = time.time()
-    digest = TreeDigest()
-    parser = TarParser(digest)
-    command = tar_create_command(params.get("exclude") or [])
     try:
-        with AtomicFile(archive_path) as target:
-            hashing = _HashingFile(target)
-            writer = compressing_writer(hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
-            with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
-                for chunk in chunks:
-                    parser.feed(chunk)
-                    writer.write(chunk)
-            parser.close()
-            writer.close()
-            metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
-            target.commit()
-        with AtomicFile(sidecar_path(archive_path), mode=0o600) as sidecar:
-            sidecar.write(dump_metadata(metadata))
-            sidecar.commit()
-    except FileExistsError:
+        metadata = _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint)
+    except FileExistsError as exc:
         raise BackupError(
-            "An archive named %s already exists; not overwriting it. Run again a second later or "
-            "change name_template." % archive_path,
+            "%s appeared while the backup was written (another run?); it was not overwritten." % exc.filename,
             archive=archive_path,
         )
     except TarFormatError as exc:
-        _remove_unsidecarred(archive_path)
         raise BackupError("The tar stream of volume %s could not be read back (%s); no archive was kept." % (volume, exc), volume_name=volume)
     except OSError as exc:
-        _remove_unsidecarred(archive_path)
         if exc.errno == errno.ENOSPC:
             raise BackupError(
                 "The backup directory %s is full (no space left on device) while backing up volume %s; "
@@ -216,16 +203,36 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
                 dest=os.path.dirname(archive_path),
             )
         raise BackupError("Writing the backup of volume %s to %s failed: %s; nothing was kept under a final name." % (volume, archive_path, exc), volume_name=volume)
-    except BaseException:
-        _remove_unsidecarred(archive_path)
-        raise
     return metadata
 
 
-def _remove_unsidecarred(archive_path):
-    """An archive whose sidecar was not written is not a backup: remove it."""
-    if os.path.exists(archive_path) and not os.path.exists(sidecar_path(archive_path)):
+def _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint):
+    """Write the archive, then its sidecar. An archive this run committed is removed again
+    when its sidecar cannot be written: without one it is not a backup."""
+    volume = described["name"]
+    started = time.time()
+    digest = TreeDigest()
+    parser = TarParser(digest)
+    command = tar_create_command(params.get("exclude") or [])
+    with AtomicFile(archive_path) as target:
+        hashing = _HashingFile(target)
+        writer = compressing_writer(hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
+        with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
+            for chunk in chunks:
+                parser.feed(chunk)
+                writer.write(chunk)
+        parser.close()
+        writer.close()
+        metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
+        target.commit()
+    try:
+        with AtomicFile(sidecar_path(archive_path), mode=0o600) as sidecar:
+            sidecar.write(dump_metadata(metadata))
+            sidecar.commit()
+    except BaseException:
         os.unlink(archive_path)
+        raise
+    return metadata
 
 
 def _metadata(described, params, created, started, hashing, digest, current_fingerprint):
