@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible_collections.persist.docker.plugins.module_utils._atomic import TEMP_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._compression import SUFFIXES, compression_of
@@ -97,6 +98,24 @@ def scan_directory(directory):
     return entries
 
 
+def orphan_sidecars(directory, older_than_seconds, now=None):
+    """Sidecars in ``directory`` without their archive, older than ``older_than_seconds``:
+    left by a backup killed between naming its sidecar and its archive."""
+    now = time.time() if now is None else now
+    orphans = []
+    for entry in os.scandir(directory):
+        archive = entry.path[:-len(SIDECAR_SUFFIX)]
+        if (
+            entry.name.endswith(SIDECAR_SUFFIX)
+            and compression_of(archive) is not None
+            and not entry.name.startswith(".")
+            and not os.path.lexists(archive)
+            and now - entry.stat(follow_symlinks=False).st_mtime > older_than_seconds
+        ):
+            orphans.append(entry.path)
+    return sorted(orphans)
+
+
 def describe_archive(path):
     """The listing entry of one archive (see ``scan_directory``)."""
     sidecar = sidecar_path(path)
@@ -140,13 +159,21 @@ def summarize(path, metadata):
     }
 
 
+def _may_be_of(entry, volume):
+    """Whether a listing entry is a backup of ``volume``. Without a readable sidecar the
+    volume is unknown; such an entry counts when its file name starts with the volume's."""
+    if entry["volume"] is not None:
+        return entry["volume"] == volume
+    return os.path.basename(entry["path"]).startswith(volume)
+
+
 def listing(directory, volume=None):
     """``(backups, latest)`` for backup_info: every archive (of ``volume`` if given), newest
     first, flattened with its recorded facts; and the latest complete one per volume."""
     backups = []
     latest = {}
     for entry in scan_directory(directory):
-        if volume is not None and entry["volume"] != volume:
+        if volume is not None and not _may_be_of(entry, volume):
             continue
         item = dict(entry)
         if entry["metadata"] is not None:

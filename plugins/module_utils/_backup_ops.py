@@ -23,6 +23,7 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
     FORMAT_VERSION,
     dump_metadata,
     latest_complete,
+    orphan_sidecars,
     render_name,
     scan_directory,
     sidecar_path,
@@ -34,11 +35,13 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import Back
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, fingerprint_command, tar_create_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import describe_users
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted, describe_users
 
 TOOL_VERSION = "0.1.0"
 # Temporary files of writers on other hosts are only removed when this old (seconds).
 FOREIGN_TEMP_GRACE = 24 * 3600
+# A sidecar waits for its archive for microseconds; one alone this long was left by a kill.
+ORPHAN_SIDECAR_GRACE = 600
 
 
 class _HashingFile:
@@ -143,9 +146,9 @@ def backup(engine, params, check_mode, now=None):
     result = dict(changed=False, volume=volume, archive=None, skipped_reason=None)
 
     if not actions:
-        stale = stale_temporary_files(dest, FOREIGN_TEMP_GRACE)
+        stale = stale_temporary_files(dest, FOREIGN_TEMP_GRACE) + orphan_sidecars(dest, ORPHAN_SIDECAR_GRACE)
         if stale:
-            actions.append("remove %d temporary file(s) of unfinished backups" % len(stale))
+            actions.append("remove %s of unfinished backups" % counted(len(stale), "leftover file"))
             result["removed_temporary_files"] = stale
             if not check_mode:
                 for path in stale:
@@ -207,8 +210,8 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
 
 
 def _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint):
-    """Write the archive, then its sidecar. An archive this run committed is removed again
-    when its sidecar cannot be written: without one it is not a backup."""
+    """Stream the volume into a temporary archive; once complete, give its sidecar and then
+    the archive their final names."""
     volume = described["name"]
     started = time.time()
     digest = TreeDigest()
@@ -224,14 +227,17 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
         parser.close()
         writer.close()
         metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
-        target.commit()
-    try:
+        # The sidecar gets its final name first: a run killed between the two leaves a
+        # sidecar without an archive, which no listing shows and a later run removes,
+        # never an archive that looks like a backup without its metadata.
         with AtomicFile(sidecar_path(archive_path), mode=0o600) as sidecar:
             sidecar.write(dump_metadata(metadata))
             sidecar.commit()
-    except BaseException:
-        os.unlink(archive_path)
-        raise
+        try:
+            target.commit()
+        except BaseException:
+            os.unlink(sidecar_path(archive_path))
+            raise
     return metadata
 
 

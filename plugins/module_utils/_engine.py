@@ -91,18 +91,25 @@ class VolumeEngine:
                 volume_name=name,
             )
 
-    def usage(self, name):
-        """Entries and bytes of volume ``name``, counted by a read-only helper container."""
+    def usage(self, name, include_reserved=True):
+        """Entries and bytes of volume ``name``, counted by a read-only helper container;
+        without ``include_reserved``, leftovers of restores (``.persist-*``) do not count."""
         tally = UsageTally()
-        with closing(self.helpers.stream_output(usage_command(), {name: VOLUME_MOUNT}, "measuring volume %s" % name)) as chunks:
+        command = usage_command(include_reserved)
+        with closing(self.helpers.stream_output(command, {name: VOLUME_MOUNT}, "measuring volume %s" % name)) as chunks:
             for chunk in chunks:
                 tally.feed(chunk)
         return tally.result()
 
+    def reserved_entries(self, name):
+        """The reserved names (``.persist-*``) at the root of volume ``name``: the journal of a
+        restore killed during its swap, staging and old trees of interrupted restores."""
+        what = "looking for interrupted restores in volume %s" % name
+        with closing(self.helpers.stream_output(reserved_entries_command(), {name: VOLUME_MOUNT}, what)) as chunks:
+            listing = b"".join(chunks)
+        return [entry.decode("utf-8", "replace") for entry in listing.split(b"\n") if entry]
+
     def interrupted_restore(self, name):
         """Whether a restore into volume ``name`` was killed during its swap (its journal is
         there): the volume then holds a mix of old and new entries until a restore finishes it."""
-        what = "looking for an interrupted restore in volume %s" % name
-        with closing(self.helpers.stream_output(reserved_entries_command(), {name: VOLUME_MOUNT}, what)) as chunks:
-            listing = b"".join(chunks)
-        return JOURNAL_NAME.encode("ascii") in listing.split(b"\n")
+        return JOURNAL_NAME in self.reserved_entries(name)

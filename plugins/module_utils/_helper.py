@@ -55,13 +55,16 @@ def helper_argument_spec():
 
 
 def _process_start_time(pid):
-    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone."""
+    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone
+    (a zombie, dead but not yet reaped by its parent, is gone too)."""
     try:
         with open("/proc/%d/stat" % pid) as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
-        return fields[19]
-    except (OSError, IndexError):
+    except OSError:
         return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def owner_token():

@@ -37,6 +37,7 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
 )
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
+    JOURNAL_NAME,
     VOLUME_MOUNT,
     clean_command,
     extract_command,
@@ -136,6 +137,22 @@ def _refuse_running_users(engine, volume):
         )
 
 
+def _recover(engine, target, check_mode, result):
+    """Finish a swap that a killed restore left half done, or remove the staging trees of
+    restores killed before their swap (hidden copies of data that only take space)."""
+    volumes = {target: VOLUME_MOUNT}
+    reserved = engine.reserved_entries(target)
+    if JOURNAL_NAME in reserved:
+        result["actions"].append("finish the interrupted restore of volume %s" % target)
+        result["finished_interrupted"] = True
+        if not check_mode:
+            engine.helpers.run_with_input(swap_command(), volumes, [], "finishing an interrupted restore of volume %s" % target)
+    elif reserved:
+        result["actions"].append("remove %s of interrupted restores from volume %s" % (counted(len(reserved), "leftover staging tree"), target))
+        if not check_mode:
+            engine.helpers.run_with_input(clean_command(), volumes, [], "removing leftovers of interrupted restores from volume %s" % target)
+
+
 def restore(engine, params, check_mode):
     """Restore into ``params['volume']``; see the module for the options."""
     target = params["volume"]
@@ -158,14 +175,10 @@ def restore(engine, params, check_mode):
         )
     if current is not None:
         _refuse_running_users(engine, target)
-        if engine.interrupted_restore(target):
-            result["actions"].append("finish the interrupted restore of volume %s" % target)
-            result["finished_interrupted"] = True
-            if not check_mode:
-                engine.helpers.run_with_input(swap_command(), {target: VOLUME_MOUNT}, [], "finishing an interrupted restore of volume %s" % target)
+        _recover(engine, target, check_mode, result)
 
     if current is not None and when == "missing_or_empty":
-        usage = engine.usage(target)
+        usage = engine.usage(target, include_reserved=False)
         if not usage["empty"]:
             # Disaster recovery that never overwrites data: nothing to read or verify.
             result["skipped_reason"] = "volume %s holds %s and restore_when is missing_or_empty" % (
@@ -202,7 +215,6 @@ def restore(engine, params, check_mode):
 def _extract_and_swap(engine, entry, target, mode):
     metadata, path = entry["metadata"], entry["path"]
     volumes = {target: VOLUME_MOUNT}
-    engine.helpers.run_with_input(clean_command(), volumes, [], "cleaning up earlier restores of volume %s" % target)
     token = binascii.hexlify(os.urandom(6)).decode("ascii")
     stream = ArchiveStream(path, metadata["compression"])
     try:

@@ -57,9 +57,13 @@ def fingerprint_command():
     ]
 
 
-def usage_command():
-    """Count entries and bytes (see _usage): one short line per entry, no names."""
-    return ["find", VOLUME_MOUNT, "-xdev", "-mindepth", "1", "-printf", FIND_FORMAT]
+def usage_command(include_reserved=True):
+    """Count entries and bytes (see _usage): one short line per entry, no names. Without
+    ``include_reserved``, the reserved names at the root (staging trees) are left out."""
+    command = ["find", VOLUME_MOUNT, "-xdev", "-mindepth", "1"]
+    if not include_reserved:
+        command += ["(", "-path", VOLUME_MOUNT + "/" + RESERVED_PREFIX.decode("ascii") + "*", "-prune", ")", "-o"]
+    return command + ["-printf", FIND_FORMAT]
 
 
 # Extraction into a fresh staging directory inside the target volume. tar's messages go to
@@ -149,13 +153,14 @@ touch -d "$stamp" .
 sync .
 """
 
-# Leftovers of restores that never reached the swap (no journal): staging trees only.
+# Leftovers of restores that never reached the swap (no journal): staging trees and a
+# journal that was being written. With a journal, the swap script finishes the job instead.
 _CLEAN_SCRIPT = r"""
 set -eu
 cd /volume
 [ ! -f .persist-journal ] || exit 0
-for entry in .persist-staging-* .persist-old-*; do
-    [ -e "$entry" ] || continue
+for entry in .persist-*; do
+    { [ -e "$entry" ] || [ -L "$entry" ]; } || continue
     rm -rf -- "$entry"
 done
 """
@@ -174,7 +179,7 @@ def swap_command(token=None, mode=None):
 
 
 def clean_command():
-    """Remove staging trees of restores that never reached the swap."""
+    """Remove the leftovers of restores that never reached the swap."""
     return ["sh", "-c", _CLEAN_SCRIPT, "sh"]
 
 

@@ -40,6 +40,8 @@ options:
   volume:
     description:
       - List only the backups of this volume.
+      - Incomplete or damaged archives whose sidecar does not say which volume they hold are
+        listed when their file name starts with the volume's name (as the default name does).
     type: str
 seealso:
   - module: persist.docker.volume_backup

@@ -101,6 +101,8 @@ options:
 notes:
   - Archives and sidecars are created with mode 0600; they hold the volume's data.
   - The archive's temporary name starts with C(.persist-partial-), in O(dest).
+  - The sidecar gets its final name just before the archive. A run killed between the two leaves
+    a sidecar without an archive, which is listed nowhere and removed by a later run.
 seealso:
   - module: persist.docker.backup_info
   - module: persist.docker.volume_info
@@ -196,7 +198,10 @@ actions:
   type: list
   elements: str
 removed_temporary_files:
-  description: Temporary files of unfinished earlier backups removed from O(dest).
+  description:
+    - Leftovers of unfinished earlier backups removed from O(dest). These are temporary files of
+      writers that are gone (at once on this host, after a day for other hosts), and sidecars
+      older than ten minutes whose archive never got its name.
   returned: when there were any
   type: list
   elements: str

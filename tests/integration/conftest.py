@@ -16,15 +16,23 @@ How pytest-ansible is set up (nothing to pass on the command line):
 Every test names what it creates with the session prefix ``pt-<8 hex>-`` through the
 ``engine`` fixture, which removes those containers and volumes when the test ends, passed
 or failed. Nothing without that prefix is ever removed, except helper containers that a
-failed module run left on one of those volumes (they would keep the volume in use).
+failed (or deliberately killed) module run left on one of those volumes (they would keep
+the volume in use). Backup directories (``backup_dir``) are temporary directories with the
+same prefix, removed likewise.
+
+The backup and restore tests build trees on a volume's host Mountpoint
+(``engine.mountpoint``) and read them back there to check the result (see volume_trees);
+the modules themselves only ever reach volume data through their helper containers.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import ansible.constants
@@ -126,9 +134,13 @@ def _sweep_session(client):
 
 
 def _remove_helpers_of(client, volume_name):
-    """Helpers the module under test left on one of our volumes (only when a test failed)."""
-    for helper in client.containers.list(all=True, filters={"label": HELPER_LABEL, "volume": volume_name}):
-        helper.remove(force=True)
+    """Helpers the module under test left on one of our volumes (when a test failed, or a
+    run was killed on purpose). Low-level calls: another run may reap one meanwhile."""
+    for helper in client.api.containers(all=True, filters={"label": HELPER_LABEL, "volume": volume_name}):
+        try:
+            client.api.remove_container(helper["Id"], force=True)
+        except NotFound:
+            pass
 
 
 @pytest.fixture
@@ -173,6 +185,32 @@ class Engine:
             return self.client.api.inspect_volume(name)
         except NotFound:
             return None
+
+    def mountpoint(self, name):
+        """Where volume ``name`` (of the local driver) keeps its data on this host.
+
+        Tests build trees there and read them back to check what a module did; the
+        modules themselves only reach the data through their helper containers.
+        """
+        return Path(self.client.api.inspect_volume(name)["Mountpoint"])
+
+    def remove_volume(self, name):
+        """Remove one of this test's volumes now (and any helper a failed run left on it)."""
+        assert name.startswith(PREFIX), name
+        if self.inspect(name) is not None:
+            _remove_helpers_of(self.client, name)
+            self.client.volumes.get(name).remove(force=True)
+
+    def wait_for_helpers(self, volume, timeout=120):
+        """Wait until no helper container on ``volume`` is still running (a killed run's
+        helper may go on working after its module process died)."""
+        # Low-level calls: a helper may be removed between listing and waiting (reaped by
+        # the next run, possibly of another test session on this engine).
+        for helper in self.client.api.containers(all=True, filters={"label": HELPER_LABEL, "volume": volume}):
+            try:
+                self.client.api.wait(helper["Id"], timeout=timeout)
+            except NotFound:
+                pass
 
     def run(self, volume, script, read_only=False):
         """Run ``sh -c script`` with ``volume`` at /data; return its stdout as text."""
@@ -243,7 +281,8 @@ class Engine:
 
     def helpers_on(self, volume):
         """Helper containers (of any run) that mount ``volume``."""
-        return self.client.containers.list(all=True, filters={"label": HELPER_LABEL, "volume": volume})
+        # sparse: no inspect per container, so one removed meanwhile cannot fail the listing.
+        return self.client.containers.list(all=True, sparse=True, filters={"label": HELPER_LABEL, "volume": volume})
 
     def _container_name(self, suffix):
         name = "%s%s-%s" % (PREFIX, suffix, secrets.token_hex(3))
@@ -270,6 +309,30 @@ def engine(docker_client):
     state = Engine(docker_client)
     yield state
     state.cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_engine(docker_client):
+    """Like ``engine``, for state that several tests of one file share (a reference backup)."""
+    state = Engine(docker_client)
+    yield state
+    state.cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_backup_dir():
+    """Like ``backup_dir``, shared by the tests of one file."""
+    path = Path(tempfile.mkdtemp(prefix=PREFIX + "shared-backups-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def backup_dir():
+    """A fresh directory for archives (``dest``/``src``), removed when the test ends."""
+    path = Path(tempfile.mkdtemp(prefix=PREFIX + "backups-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

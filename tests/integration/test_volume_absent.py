@@ -125,7 +125,7 @@ def test_absent_refuses_a_volume_used_by_running_and_stopped_containers_even_wit
         assert result.get("failed") is True, (check, force, result)
         assert result["changed"] is False
         msg = result["msg"]
-        assert "Volume %s is used by 3 container(s)" % name in msg
+        assert "Volume %s is used by 3 containers" % name in msg
         assert "%s (running, rw at /data)" % running.name in msg
         assert "%s (created, ro at /mnt/ro)" % created.name in msg
         assert "%s (exited, rw at /data)" % exited.name in msg

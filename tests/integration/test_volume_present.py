@@ -169,7 +169,7 @@ def test_recreate_if_empty_refuses_a_volume_that_a_stopped_container_references(
 
     assert result.get("failed") is True, result
     assert result["changed"] is False
-    assert "used by 1 container(s)" in result["msg"]
+    assert "used by 1 container:" in result["msg"]
     assert "%s (created, rw at /data)" % user.name in result["msg"]
     assert result["containers"] == [
         dict(name=user.name, id=user.id, state="created", running=False, read_only=False, mount_path="/data")

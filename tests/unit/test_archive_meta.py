@@ -107,3 +107,23 @@ def test_stale_temporary_files_are_those_of_dead_local_writers_or_old_foreign_on
         path.write_bytes(b"")
     os.utime(old_foreign, (0, 0))
     assert stale_temporary_files(str(tmp_path), older_than_seconds=3600) == sorted([str(dead_local), str(old_foreign)])
+
+
+def test_a_volume_filter_keeps_unreadable_archives_named_after_the_volume(tmp_path):
+    write_backup(tmp_path, "a-1.tar.zst", "a", "2026-11-01T00:00:00Z")
+    write_backup(tmp_path, "a-2.tar.zst", "a", None, sidecar=False)
+    write_backup(tmp_path, "b-1.tar.zst", "b", None, sidecar=False)
+    backups, _latest = listing(str(tmp_path), "a")
+    assert sorted(os.path.basename(item["path"]) for item in backups) == ["a-1.tar.zst", "a-2.tar.zst"]
+
+
+def test_sidecars_without_their_archive_are_orphans_once_old_enough(tmp_path):
+    from ansible_collections.persist.docker.plugins.module_utils._archive_meta import orphan_sidecars
+
+    write_backup(tmp_path, "a-1.tar.zst", "a", "2026-11-01T00:00:00Z")
+    (tmp_path / "a-2.tar.zst.json").write_text("{}")
+    (tmp_path / "notes.json").write_text("{}")
+    os.utime(tmp_path / "a-2.tar.zst.json", (0, 0))
+    assert orphan_sidecars(str(tmp_path), 600) == [str(tmp_path / "a-2.tar.zst.json")]
+    (tmp_path / "a-3.tar.zst.json").write_text("{}")
+    assert orphan_sidecars(str(tmp_path), 600) == [str(tmp_path / "a-2.tar.zst.json")]  # young: may be in flight

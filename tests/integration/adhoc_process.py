@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run one module as a separate ``ansible`` process: to kill it, or outside a test function.
+
+``run_module`` (conftest) plays a task inside the pytest process, which cannot be killed
+half way; the atomicity tests need a run that dies by SIGKILL like a real one (an OOM
+kill, a reboot, a lost controller), so they start ``ansible`` as a child process and kill
+it with every process it started, the module's python among them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+
+def _environment():
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_STDOUT_CALLBACK="minimal",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="0",
+        ANSIBLE_HOST_KEY_CHECKING="0",
+        ANSIBLE_PYTHON_INTERPRETER=os.environ.get("ANSIBLE_PYTHON_INTERPRETER", sys.executable),
+    )
+    return env
+
+
+def command(module, args, check=False):
+    line = [
+        os.path.join(os.path.dirname(sys.executable), "ansible"),
+        "localhost", "-c", "local", "-i", "localhost,",
+        "-m", "persist.docker.%s" % module, "-a", json.dumps(args),
+    ]
+    if check:
+        line.append("--check")
+    return line
+
+
+def start(module, args):
+    """Start the module in the background; returns the Popen (see ``kill_tree``)."""
+    return subprocess.Popen(
+        command(module, args), env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _children():
+    """{parent pid: [child pids]} of every process now."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def process_tree(pid):
+    """``pid`` and all its descendants, deepest last. Ansible's worker calls setsid(), so
+    the module does not share the ``ansible`` process group: follow parents instead."""
+    children = _children()
+    tree = [pid]
+    for member in tree:
+        tree.extend(children.get(member, []))
+    return tree
+
+
+def kill_tree(process):
+    """SIGKILL the ``ansible`` process and everything it started (the module's python
+    first), then reap it. Killing only the process group would leave the module running."""
+    killed = []
+    for _ in range(2):  # a second pass for anything forked meanwhile
+        for pid in reversed(process_tree(process.pid)):
+            killed.append(pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    process.communicate()
+    # The orphans are reaped by pid 1, which on this test VM does so only every second or
+    # two; until then they are zombies whose /proc entry still looks like a live owner to
+    # the next run's helper reaper. Wait until they are gone, as on a host whose init reaps
+    # at once.
+    wait_until(lambda: not any(os.path.exists("/proc/%d" % pid) for pid in killed), timeout=30, interval=0.05)
+
+
+def run(module, args, timeout=300):
+    """Run the module to its end; returns its result dict (``failed`` set on failure)."""
+    done = subprocess.run(command(module, args), env=_environment(), capture_output=True, timeout=timeout)
+    return parse(done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+
+
+def parse(stdout, stderr=""):
+    """The result dict of ``localhost | STATUS => {...}`` minimal callback output."""
+    start_at = stdout.find("{")
+    if start_at < 0:
+        raise AssertionError("no module result in the output:\n%s\n%s" % (stdout, stderr))
+    result = json.loads(stdout[start_at:])
+    if "FAILED!" in stdout[:start_at]:
+        result["failed"] = True
+    return result
+
+
+def wait_until(predicate, timeout, interval=0.002):
+    """Poll ``predicate`` until it is true (returns True) or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+class DirectoryWatch:
+    """Names created in (or renamed into) a directory, as the kernel reports them (inotify).
+
+    Lets a test kill a run at an exact step, for instance right after a file got its final
+    name, instead of hoping a timer lands there.
+    """
+
+    IN_MOVED_TO = 0x080
+    IN_CREATE = 0x100
+    _EVENT = struct.Struct("iIII")
+
+    def __init__(self, directory):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        watch = libc.inotify_add_watch(self._fd, os.fsencode(str(directory)), self.IN_CREATE | self.IN_MOVED_TO)
+        if watch < 0:
+            os.close(self._fd)
+            raise OSError(ctypes.get_errno(), "inotify_add_watch failed on %s" % directory)
+
+    def wait_for(self, wanted, timeout):
+        """The first new name (str) for which ``wanted(name)`` is true, or None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self._fd], [], [], left)
+            if not ready:
+                return None
+            data = os.read(self._fd, 65536)
+            position = 0
+            while position < len(data):
+                _, _, _, length = self._EVENT.unpack_from(data, position)
+                raw = data[position + self._EVENT.size:position + self._EVENT.size + length].rstrip(b"\0")
+                position += self._EVENT.size + length
+                name = os.fsdecode(raw)
+                if wanted(name):
+                    return name
+
+    def close(self):
+        os.close(self._fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
