@@ -205,7 +205,10 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
                 volume_name=volume,
                 dest=os.path.dirname(archive_path),
             )
-        raise BackupError("Writing the backup of volume %s to %s failed: %s; nothing was kept under a final name." % (volume, archive_path, exc), volume_name=volume)
+        raise BackupError(
+            "Writing the backup of volume %s to %s failed: %s; nothing was kept under a final name." % (volume, archive_path, exc),
+            volume_name=volume,
+        )
     return metadata
 
 

@@ -83,7 +83,7 @@ def kill_tree(process):
     """SIGKILL the ``ansible`` process and everything it started (the module's python
     first), then reap it. Killing only the process group would leave the module running."""
     killed = []
-    for _ in range(2):  # a second pass for anything forked meanwhile
+    for _pass in range(2):  # a second pass for anything forked meanwhile
         for pid in reversed(process_tree(process.pid)):
             killed.append(pid)
             try:
@@ -100,7 +100,7 @@ def kill_tree(process):
 
 def run(module, args, timeout=300):
     """Run the module to its end; returns its result dict (``failed`` set on failure)."""
-    done = subprocess.run(command(module, args), env=_environment(), capture_output=True, timeout=timeout)
+    done = subprocess.run(command(module, args), env=_environment(), capture_output=True, timeout=timeout, check=False)
     return parse(done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
 
 
@@ -153,13 +153,13 @@ class DirectoryWatch:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready, _, _ = select.select([self._fd], [], [], left)
+            ready, _writable, _errors = select.select([self._fd], [], [], left)
             if not ready:
                 return None
             data = os.read(self._fd, 65536)
             position = 0
             while position < len(data):
-                _, _, _, length = self._EVENT.unpack_from(data, position)
+                _wd, _mask, _cookie, length = self._EVENT.unpack_from(data, position)
                 raw = data[position + self._EVENT.size:position + self._EVENT.size + length].rstrip(b"\0")
                 position += self._EVENT.size + length
                 name = os.fsdecode(raw)

@@ -124,8 +124,8 @@ class _Trees:
 
     def __init__(self, big_files, small_files):
         generator = random.Random(20261127)
-        self.old_big = [generator.randbytes(big_files[1]) for _ in range(big_files[0])]
-        self.new_big = [generator.randbytes(big_files[1]) for _ in range(big_files[0])]
+        self.old_big = [generator.randbytes(big_files[1]) for _index in range(big_files[0])]
+        self.new_big = [generator.randbytes(big_files[1]) for _index in range(big_files[0])]
         self.small_files = small_files
 
     def _build(self, root, big, tag):
@@ -296,7 +296,7 @@ def test_disaster_recovery_killed_while_extracting_into_a_new_volume_is_complete
     assert staging is not None
     engine.wait_for_helpers(target)
     root = engine.mountpoint(target)
-    assert [entry for entry in os.listdir(root)] == [staging], "only the staging tree is expected"
+    assert os.listdir(root) == [staging], "only the staging tree is expected"
 
     result = run_module("volume_restore", **task)
 

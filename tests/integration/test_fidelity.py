@@ -108,7 +108,7 @@ def test_round_trip_keeps_every_attribute_of_a_tree_with_every_kind_of_entry(run
     expected = snapshot(engine.mountpoint(source))
     target = engine.name("sink-target")
 
-    archive, _ = _round_trip(run_module, engine, backup_dir, source, target)
+    archive, _restored = _round_trip(run_module, engine, backup_dir, source, target)
 
     actual = snapshot(engine.mountpoint(target))
     assert differences(expected, actual) == []
@@ -171,14 +171,14 @@ def trees(draw):
         used.add(path)
         return path
 
-    for _ in range(draw(st.integers(0, 4))):
+    for _index in range(draw(st.integers(0, 4))):
         path = new_path(draw(st.sampled_from(directories)))
         if path is not None:
             directories.append(path)
-            entries.append(("dir", path, dict(mode=draw(DIR_MODES), uid=draw(OWNERS), gid=draw(OWNERS),
-                                             mtime_ns=draw(MTIMES), xattrs=draw(XATTRS))))
+            attributes = dict(mode=draw(DIR_MODES), uid=draw(OWNERS), gid=draw(OWNERS), mtime_ns=draw(MTIMES), xattrs=draw(XATTRS))
+            entries.append(("dir", path, attributes))
     files = []
-    for _ in range(draw(st.integers(1, 6))):
+    for _index in range(draw(st.integers(1, 6))):
         path = new_path(draw(st.sampled_from(directories)))
         if path is None:
             continue
@@ -190,11 +190,11 @@ def trees(draw):
         files.append(path)
         entries.append(("file", path, dict(content, mode=draw(FILE_MODES), uid=draw(OWNERS), gid=draw(OWNERS),
                                            mtime_ns=draw(MTIMES), xattrs=draw(XATTRS))))
-    for _ in range(draw(st.integers(0, 2))):
+    for _index in range(draw(st.integers(0, 2))):
         path = new_path(draw(st.sampled_from(directories)))
         if path is not None:
             entries.append(("hardlink", path, dict(to=draw(st.sampled_from(files)))))
-    for _ in range(draw(st.integers(0, 3))):
+    for _index in range(draw(st.integers(0, 3))):
         parent = draw(st.sampled_from(directories))
         path = new_path(parent)
         if path is None:

@@ -121,7 +121,7 @@ def test_crafted_archive_of_safe_members_is_restored(run_module, engine, backup_
         member("./top", data=b"top"),
     ]
     archive = crafted.write_backup(backup_dir, "safe", members, template)
-    name, _ = _target(engine, "safe-target")
+    name, _listing = _target(engine, "safe-target")
 
     result = run_module("volume_restore", volume=name, src=archive)
 

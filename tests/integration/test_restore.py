@@ -190,7 +190,7 @@ def test_restore_when_always_restores_an_equal_volume_again(run_module, engine, 
 
 
 def test_restore_with_create_false_into_a_missing_volume_fails_and_creates_nothing(run_module, engine, backup_dir):
-    _, _, archive = _backed_up_volume(run_module, engine, backup_dir, "nocreate-source")
+    _source, _listing, archive = _backed_up_volume(run_module, engine, backup_dir, "nocreate-source")
     target = engine.name("nocreate")
 
     for check in (True, False):
