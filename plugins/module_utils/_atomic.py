@@ -77,7 +77,10 @@ class AtomicFile:
 
     def abort(self):
         if not self.file.closed:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError:
+                pass  # flushing what is buffered fails again on a full disk; the file goes anyway
         try:
             os.unlink(self.temp_path)
         except FileNotFoundError:

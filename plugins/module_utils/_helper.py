@@ -290,7 +290,7 @@ class _HelperRun:
 
     def finish(self):
         """Wait for the exit; HelperError (with the stderr tail) unless it exited 0."""
-        self.sock.close()
+        _close_socket(self.sock)
         try:
             status = self.client.wait(self.container_id)
         except APIError as exc:
@@ -314,14 +314,29 @@ class _HelperRun:
 
     def remove(self):
         if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+            _close_socket(self.sock)
         try:
             self.client.remove_container(self.container_id, force=True)
         except (APIError, NotFound):
             pass  # reaped by the next run, which finds it by its label
+
+
+def _close_socket(sock):
+    """Close the attach connection for good. The SDK's wrapper alone leaves the connection
+    open while other objects refer to it; the engine would then block writing a stopped
+    helper's output to it, and its removal would hang."""
+    raw = _raw_socket(sock)
+    if raw is None:  # closed already
+        return
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the peer
+    for closable in (sock, raw):
+        try:
+            closable.close()
+        except OSError:
+            pass
 
 
 def _raw_socket(sock):

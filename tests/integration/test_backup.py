@@ -285,3 +285,35 @@ def test_backup_removes_temporary_files_of_dead_writers_and_stale_orphan_sidecar
     assert not dead.exists() and not orphan.exists()
     assert alive.exists() and elsewhere.exists() and young_orphan.exists()
     assert os.path.exists(result["archive"]["sidecar"])
+
+
+@pytest.fixture
+def small_filesystem(backup_dir):
+    """A 2 MiB tmpfs mounted inside this test's backup directory, unmounted at the end."""
+    mount_point = backup_dir / "small"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_backup_to_a_full_filesystem_fails_clearly_and_keeps_earlier_archives(run_module, engine, small_filesystem):
+    small = engine.create_volume("fits")
+    engine.fill(small)
+    earlier = run_module("volume_backup", volume=small, dest=str(small_filesystem), compression="none")
+    assert earlier["changed"] is True, earlier
+    earlier_bytes = open(earlier["archive"]["path"], "rb").read()
+
+    big = engine.create_volume("too-big")
+    engine.run(big, "head -c 8000000 /dev/urandom > /data/incompressible.bin")
+    result = run_module("volume_backup", volume=big, dest=str(small_filesystem), compression="none")
+
+    assert result.get("failed") is True, result
+    assert "is full (no space left on device)" in result["msg"] and big in result["msg"]
+    assert sorted(os.listdir(small_filesystem)) == sorted(
+        [os.path.basename(earlier["archive"]["path"]), os.path.basename(earlier["archive"]["sidecar"])]
+    ), "only the earlier backup may remain: no final name, no temporary file of the failed one"
+    assert open(earlier["archive"]["path"], "rb").read() == earlier_bytes
+    assert engine.helpers_on(big) == []

@@ -127,3 +127,23 @@ def test_sidecars_without_their_archive_are_orphans_once_old_enough(tmp_path):
     assert orphan_sidecars(str(tmp_path), 600) == [str(tmp_path / "a-2.tar.zst.json")]
     (tmp_path / "a-3.tar.zst.json").write_text("{}")
     assert orphan_sidecars(str(tmp_path), 600) == [str(tmp_path / "a-2.tar.zst.json")]  # young: may be in flight
+
+
+def test_an_atomic_file_that_cannot_be_flushed_is_still_removed(tmp_path):
+    final = str(tmp_path / "archive.tar")
+    class FullDisk:
+        """Stands in for the buffered file: its last flush fails as on a full disk."""
+
+        def __init__(self, real):
+            self.real, self.closed = real, False
+
+        def close(self):
+            self.real.close()
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(RuntimeError):
+        with AtomicFile(final) as target:
+            target.write(b"buffered")
+            target.file = FullDisk(target.file)
+            raise RuntimeError("the write that hit the full disk")
+    assert os.listdir(tmp_path) == []
