@@ -25,7 +25,7 @@ log() { printf '==> %s\n' "$*"; }
 
 stage() {
     CURRENT_STAGE=$1
-    log "stage: $1"
+    log "stage: $1 (at ${SECONDS}s)"
 }
 
 die() {
