@@ -131,6 +131,7 @@ def test_sidecars_without_their_archive_are_orphans_once_old_enough(tmp_path):
 
 def test_an_atomic_file_that_cannot_be_flushed_is_still_removed(tmp_path):
     final = str(tmp_path / "archive.tar")
+
     class FullDisk:
         """Stands in for the buffered file: its last flush fails as on a full disk."""
 
