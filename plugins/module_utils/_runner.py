@@ -13,6 +13,7 @@ from ansible_collections.persist.docker.plugins.module_utils._connection import 
     connect,
     connection_argument_spec,
 )
+from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError
 from ansible_collections.persist.docker.plugins.module_utils._helper import (
     HelperRunner,
@@ -35,11 +36,11 @@ def build_module(argument_spec, uses_helpers=False, **kwargs):
 
 
 def run(module, operation):
-    """Connect, call ``operation(client, helpers)`` and exit with its result dict.
+    """Connect, call ``operation(engine)`` and exit with its result dict.
 
-    ``helpers`` is a HelperRunner configured from the helper options (or None when the
-    module has none). PersistError becomes ``fail_json`` with its message and details; a
-    connection lost mid-operation is reported with the engine's address.
+    ``engine`` is a VolumeEngine whose helpers follow the module's helper options.
+    PersistError becomes ``fail_json`` with its message and details; a connection lost
+    mid-operation is reported with the engine's address.
     """
     params = module.params
     try:
@@ -47,7 +48,7 @@ def run(module, operation):
         helpers = None
         if "helper_image" in params:
             helpers = HelperRunner(client, params["helper_image"], params["helper_pull"])
-        result = operation(client, helpers)
+        result = operation(VolumeEngine(client, helpers))
         if helpers is not None and helpers.reaped:
             result["reaped_helpers"] = helpers.reaped
     except PersistError as exc:

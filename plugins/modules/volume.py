@@ -232,7 +232,6 @@ reaped_helpers:
   elements: str
 """
 
-from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 from ansible_collections.persist.docker.plugins.module_utils._volume_ops import (
     ensure_absent,
@@ -256,8 +255,7 @@ def main():
     )
     params = module.params
 
-    def operation(client, helpers):
-        engine = VolumeEngine(client, helpers)
+    def operation(engine):
         if params["state"] == "absent":
             return ensure_absent(engine, params["name"], params["force"], module.check_mode)
         return ensure_present(

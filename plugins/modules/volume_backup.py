@@ -218,7 +218,6 @@ reaped_helpers:
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._backup_ops import backup
-from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 
 
@@ -238,10 +237,7 @@ def main():
         supports_check_mode=True,
     )
 
-    def operation(client, helpers):
-        return backup(VolumeEngine(client, helpers), module.params, module.check_mode)
-
-    run(module, operation)
+    run(module, lambda engine: backup(engine, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -200,7 +200,6 @@ reaped_helpers:
   elements: str
 """
 
-from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 from ansible_collections.persist.docker.plugins.module_utils._volume_ops import volume_info
 
@@ -218,10 +217,7 @@ def main():
     )
     params = module.params
 
-    def operation(client, helpers):
-        return volume_info(VolumeEngine(client, helpers), params["name"], params["labels"], params["size"])
-
-    run(module, operation)
+    run(module, lambda engine: volume_info(engine, params["name"], params["labels"], params["size"]))
 
 
 if __name__ == "__main__":

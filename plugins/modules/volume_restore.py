@@ -208,7 +208,6 @@ reaped_helpers:
   elements: str
 """
 
-from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._restore_ops import restore
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 
@@ -228,10 +227,7 @@ def main():
         supports_check_mode=True,
     )
 
-    def operation(client, helpers):
-        return restore(VolumeEngine(client, helpers), module.params, module.check_mode)
-
-    run(module, operation)
+    run(module, lambda engine: restore(engine, module.params, module.check_mode))
 
 
 if __name__ == "__main__":
