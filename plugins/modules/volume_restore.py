@@ -21,7 +21,8 @@ description:
   - Staged and atomic. The archive is extracted into a staging directory inside the target volume by
     a helper container. Only a complete extraction is swapped in, by renames inside the volume,
     under a journal. A failure leaves the volume as it was. A run killed during the swap leaves a
-    journal, and the next run of this module on the volume finishes the swap.
+    journal, and the next run of this module on the volume finishes the swap; staging trees of
+    runs killed before their swap are removed by the next run.
   - Idempotent. With O(restore_when=different), the target's live tree is compared with the archive
     entry by entry, in the same pass as the verification, and nothing is done when they are equal.
   - Refuses a target that a running container mounts.
