@@ -149,7 +149,10 @@ ensure_venv() {
 # site-packages/ansible_collections, which Ansible scans besides ANSIBLE_COLLECTIONS_PATH.
 ensure_collection_path() {
     stage collection-path
-    local collections=${PERSIST_COLLECTIONS:-/tmp/persist-docker-collections}
+    # One path per checkout, so that two checkouts can run their tests side by side.
+    local root_hash
+    root_hash=$(printf '%s' "$PERSIST_ROOT" | sha256sum | cut -c1-12)
+    local collections=${PERSIST_COLLECTIONS:-/tmp/persist-docker-collections-$root_hash}
     mkdir -p "$collections/ansible_collections/persist"
     ln -sfn "$PERSIST_ROOT" "$collections/ansible_collections/persist/docker"
     export ANSIBLE_COLLECTIONS_PATH=$collections
