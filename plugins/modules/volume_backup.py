@@ -138,6 +138,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+volume:
+  description: Name of the volume backed up.
+  returned: always
+  type: str
+  sample: pgdata
 archive:
   description:
     - The archive written. In check mode, only C(path) and C(sidecar) (the names it would get).

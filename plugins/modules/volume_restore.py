@@ -129,6 +129,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+volume:
+  description: Name of the volume restored into.
+  returned: always
+  type: str
+  sample: pgdata
 archive:
   description: The archive restored (or compared), as its sidecar describes it.
   returned: always
