@@ -18,6 +18,11 @@ HELPER_IMAGE=debian:bookworm-20250908-slim
 DEBIAN_IMAGE=persist-test/debian:bookworm
 NODE_IMAGE=persist-test/ansible-node:bookworm
 BUSYBOX_IMAGE=persist-test/busybox:latest
+# Database servers from Debian's packages, also tagged with the official names the database
+# role defaults to (tests/images/README.md says why).
+POSTGRES_IMAGE=persist-test/postgres:15
+MARIADB_IMAGE=persist-test/mariadb:10.11
+REDIS_IMAGE=persist-test/redis:7.0
 
 CURRENT_STAGE=setup
 
@@ -96,22 +101,48 @@ ensure_debian_rootfs() {
     mv "$building" "$DEBIAN_ROOTFS"
 }
 
+# built_from TAG: the context hash the image of that tag was built from (empty when none).
+built_from() { docker image inspect -f '{{ index .Config.Labels "persist.test.context" }}' "$1" 2>/dev/null || true; }
+
 # ensure_built TAG DIR: docker build with the host network (apt reaches Debian), unless an
 # image of that tag was built from the same DIR contents (a label holds their hash).
 ensure_built() {
-    local context_hash built_from
+    local context_hash lock_fd
     context_hash=$(cd "$2" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-    built_from=$(docker image inspect -f '{{ index .Config.Labels "persist.test.context" }}' "$1" 2>/dev/null || true)
-    [[ $built_from == "$context_hash" ]] && return
-    local build_log=$PERSIST_LOGS/build-${1//[\/:]/_}.log
+    [[ $(built_from "$1") == "$context_hash" ]] && return
+    # Test runs of several sessions share the engine: one builds a tag, the others wait for it
+    # (and then find it built) instead of building the same image beside it.
+    local name=${1//[\/:]/_}
+    mkdir -p "$PERSIST_CACHE" "$PERSIST_LOGS"
+    exec {lock_fd}>"$PERSIST_CACHE/build-$name.lock"
+    flock "$lock_fd"
+    if [[ $(built_from "$1") == "$context_hash" ]]; then
+        exec {lock_fd}>&-
+        return
+    fi
+    local build_log=$PERSIST_LOGS/build-$name.log started=$SECONDS
     log "docker build $1 from ${2#"$PERSIST_ROOT"/} (log: $build_log)"
-    mkdir -p "$PERSIST_LOGS"
     # The legacy builder: the BuildKit plugin (buildx) is not installed here.
     DOCKER_BUILDKIT=0 docker build --network host --label "persist.test.context=$context_hash" \
         -t "$1" "$2" >"$build_log" 2>&1 || {
         tail -n 30 "$build_log" >&2
         die "docker build $1 failed (log: $build_log)"
     }
+    exec {lock_fd}>&-
+    log "built $1 in $((SECONDS - started))s"
+}
+
+# ensure_tagged IMAGE NAME...: gives IMAGE the other NAMEs too (official names, as an offline
+# site mirrors them); a NAME that points at another image id is moved to IMAGE.
+ensure_tagged() {
+    local image=$1 image_id name
+    shift
+    image_id=$(docker image inspect -f '{{.Id}}' "$image")
+    for name; do
+        [[ $(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null) == "$image_id" ]] && continue
+        log "docker tag $image $name"
+        docker tag "$image" "$name"
+    done
 }
 
 ensure_images() {
@@ -124,7 +155,13 @@ ensure_images() {
     image_exists "$HELPER_IMAGE" || docker tag "$DEBIAN_IMAGE" "$HELPER_IMAGE"
     ensure_built "$NODE_IMAGE" "$PERSIST_ROOT/tests/images/ansible-node"
     ensure_built "$BUSYBOX_IMAGE" "$PERSIST_ROOT/tests/images/busybox"
-    log "images ready: $DEBIAN_IMAGE $HELPER_IMAGE $NODE_IMAGE $BUSYBOX_IMAGE"
+    ensure_built "$POSTGRES_IMAGE" "$PERSIST_ROOT/tests/images/postgres"
+    ensure_tagged "$POSTGRES_IMAGE" postgres:15 postgres:15-bookworm
+    ensure_built "$MARIADB_IMAGE" "$PERSIST_ROOT/tests/images/mariadb"
+    ensure_tagged "$MARIADB_IMAGE" mariadb:10.11 mariadb:10
+    ensure_built "$REDIS_IMAGE" "$PERSIST_ROOT/tests/images/redis"
+    ensure_tagged "$REDIS_IMAGE" redis:7.0 redis:7
+    log "images ready: $DEBIAN_IMAGE $HELPER_IMAGE $NODE_IMAGE $BUSYBOX_IMAGE $POSTGRES_IMAGE $MARIADB_IMAGE $REDIS_IMAGE"
 }
 
 # A virtualenv keyed by the hash of tests/requirements.txt, reused while the file is unchanged.

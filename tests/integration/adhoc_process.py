@@ -106,7 +106,9 @@ def run(module, args, timeout=300):
 
 def parse(stdout, stderr=""):
     """The result dict of ``localhost | STATUS => {...}`` minimal callback output."""
-    start_at = stdout.find("{")
+    # The result follows "=> "; anything before it (a warning quoting the task) is not it.
+    marker = stdout.find("=> {")
+    start_at = marker + 3 if marker >= 0 else stdout.find("{")
     if start_at < 0:
         raise AssertionError("no module result in the output:\n%s\n%s" % (stdout, stderr))
     result = json.loads(stdout[start_at:])

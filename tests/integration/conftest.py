@@ -247,15 +247,20 @@ class Engine:
             read_only=True,
         )
 
-    def container(self, suffix, volume, state, read_only=False, mount_path=DATA):
-        """A container mounting ``volume``, left ``running``, ``exited`` or ``created``."""
+    def container(self, suffix, volume, state, read_only=False, mount_path=DATA, command=None, image=TEST_IMAGE, **create_args):
+        """A container of ``image`` mounting ``volume``, left ``running``, ``exited`` or ``created``.
+
+        A running one sleeps, unless ``command`` says otherwise; ``create_args`` go to the
+        SDK's ``containers.create`` (labels, network_mode, environment ...).
+        """
         name = self._container_name(suffix)
+        create_args.setdefault("network_mode", "none")
         container = self.client.containers.create(
-            TEST_IMAGE,
-            ["sleep", "300"] if state == "running" else ["true"],
+            image,
+            command or (["sleep", "300"] if state == "running" else ["true"]),
             name=name,
             volumes={volume: {"bind": mount_path, "mode": "ro" if read_only else "rw"}},
-            network_mode="none",
+            **create_args,
         )
         if state != "created":
             container.start()
@@ -284,12 +289,19 @@ class Engine:
         # sparse: no inspect per container, so one removed meanwhile cannot fail the listing.
         return self.client.containers.list(all=True, sparse=True, filters={"label": HELPER_LABEL, "volume": volume})
 
+    def container_name(self, suffix):
+        """A container name for this test (for containers a test creates itself, such as
+        database servers); the container is removed at the end if it exists."""
+        return self._container_name(suffix)
+
     def _container_name(self, suffix):
         name = "%s%s-%s" % (PREFIX, suffix, secrets.token_hex(3))
         self._containers.append(name)
         return name
 
     def cleanup(self):
+        # Lock containers of our volumes, left by runs that a test killed.
+        self._containers.extend("persist-lock-%s" % name for name in self._volumes)
         for name in self._containers:
             try:
                 self.client.containers.get(name).remove(force=True)
