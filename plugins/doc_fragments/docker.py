@@ -112,3 +112,97 @@ notes:
     the volume mounted read-only, and the label C(persist.docker.helper). They are removed when
     the task ends; helpers left behind by a killed run are removed by the next run.
 """
+
+    # Live containers, hooks and the lock; the argument spec lives in module_utils/_consistency.py.
+    CONSISTENCY = r"""
+options:
+  containers:
+    description:
+      - What to do with running containers that mount the volume, so that the data is not read or
+        written while they change it. A backup cares about containers that mount the volume
+        read-write; a restore about every running container that mounts it.
+      - V(fail) refuses and lists them.
+      - V(stop) stops them (dependents first, waiting O(stop_timeout) seconds each), does the work,
+        and starts exactly those again, dependencies first, also when the work fails. The result
+        says for how long each was down.
+      - V(pause) freezes them for the duration of a backup (not allowed for a restore). The copy is
+        only crash-consistent, and the result and the sidecar say so.
+      - V(ignore) copies the live data anyway, which is crash-consistent at best; the result and
+        the sidecar say so.
+      - When not set, each container's label C(persist.docker.containers) (V(fail), V(stop),
+        V(pause) or V(ignore)) decides for that container, so a fleet-wide run needs no per-host
+        lists; containers without the label get V(fail). When set, it applies to every container
+        and labels are ignored.
+      - Stopping and starting containers does not count as a change; see RV(consistency).
+    type: str
+    choices: [fail, stop, pause, ignore]
+  stop_timeout:
+    description:
+      - Seconds each container gets to stop gracefully before the engine kills it.
+      - The result marks a container that had to be killed.
+    type: int
+    default: 60
+  pre_commands:
+    description:
+      - Commands run with C(exec) in running containers, in order, before the containers are
+        stopped or paused; for example a logical dump into the volume, or a CHECKPOINT.
+      - The first that fails (non-zero exit code, timeout, container missing) aborts the task
+        before any data is read or written; O(post_commands) still run.
+      - They run after the lock is taken; check mode does not run them.
+    type: list
+    elements: dict
+    default: []
+    suboptions: &hook
+      container:
+        description: Name or id of the container to run the command in.
+        type: str
+        required: true
+      command:
+        description:
+          - The command. A list runs as it is; a string runs through C(/bin/sh -c) in the container.
+        type: raw
+        required: true
+      user:
+        description: User to run the command as (the container's user when not set).
+        type: str
+      workdir:
+        description: Working directory of the command.
+        type: str
+      env:
+        description: Environment variables for the command.
+        type: dict
+        default: {}
+      timeout:
+        description:
+          - Seconds to wait for the command. A command that takes longer counts as failed; it may
+            still run in the container.
+        type: int
+        default: 600
+  post_commands:
+    description:
+      - Commands run with C(exec) after the work, once the containers run again; for example
+        removing a dump. They run whenever the pre-commands started, also when the work failed,
+        and all of them run even when one fails (the task then fails and says which).
+      - The output of every command is returned in RV(hooks), the last 16 KiB of stdout and of stderr.
+    type: list
+    elements: dict
+    default: []
+    suboptions: *hook
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that works on the same volume (another fork, controller or
+        AWX job talking to the same engine) before failing with a message that names it.
+      - The lock is a container named C(persist-lock-<volume>) on the engine, so it holds across
+        controllers.
+    type: int
+    default: 300
+  lock_expiry:
+    description:
+      - Seconds after which a lock is broken even though its holder seems alive. A lock whose holder
+        was killed is broken at once (its lock container exits when the holder's connection
+        closes). A run whose lock was broken commits nothing.
+      - Containers that a killed run had stopped or paused are started or unpaused by the run that
+        breaks its lock, at the end of its own work; the result lists them.
+    type: int
+    default: 21600
+"""

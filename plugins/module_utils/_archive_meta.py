@@ -70,6 +70,11 @@ def read_metadata(path):
     missing = [field for field in REQUIRED_FIELDS if field not in metadata]
     if missing:
         raise MetadataError("sidecar %s lacks %s" % (path, ", ".join(missing)))
+    malformed = [field for field in ("volume", "archive", "tree") if not isinstance(metadata[field], dict)]
+    if not isinstance(metadata["created"], str):
+        malformed.append("created")
+    if malformed:
+        raise MetadataError("sidecar %s has malformed %s" % (path, ", ".join(malformed)))
     if metadata["format_version"] != FORMAT_VERSION:
         raise MetadataError(
             "sidecar %s has format version %r; this version of persist.docker reads version %d"

@@ -31,11 +31,13 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
 )
 from ansible_collections.persist.docker.plugins.module_utils._atomic import AtomicFile, stale_temporary_files
 from ansible_collections.persist.docker.plugins.module_utils._compression import compressing_writer, require_library
-from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, VolumeInUse, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
+from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS
+from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, fingerprint_command, tar_create_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted, describe_users
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 TOOL_VERSION = "0.1.0"
 # Temporary files of writers on other hosts are only removed when this old (seconds).
@@ -60,19 +62,6 @@ class _HashingFile:
 
     def flush(self):
         pass
-
-
-def _refuse_live_writers(engine, volume):
-    writers = [user for user in engine.users(volume) if user["running"] and not user["read_only"]]
-    if writers:
-        raise VolumeInUse(
-            "Volume %s is mounted read-write by running container(s): %s. A copy taken while "
-            "they write may be corrupt. Stop them first (for example with "
-            "community.docker.docker_container state: stopped), then run the backup again."
-            % (volume, describe_users(writers)),
-            volume_name=volume,
-            containers=writers,
-        )
 
 
 def fingerprint(engine, volume):
@@ -119,7 +108,7 @@ def unchanged_since(engine, volume, latest, excludes, current_fingerprint):
 
 def backup(engine, params, check_mode, now=None):
     """Back up ``params['volume']`` into ``params['dest']``; see the module for the options."""
-    volume, dest, excludes = params["volume"], params["dest"], list(params.get("exclude") or [])
+    volume = params["volume"]
     require_library(params["compression"])
     described = engine.volume(volume)
     if described is None:
@@ -128,7 +117,17 @@ def backup(engine, params, check_mode, now=None):
             "(persist.docker.volume_info lists the volumes)." % volume,
             volume_name=volume,
         )
-    _refuse_live_writers(engine, volume)
+    guard = Consistency(engine, [(volume, READS)], params, check_mode, "volume_backup")
+    with guard:
+        result = _backup_quiet(engine, described, params, check_mode, now, guard)
+        guard.result = result
+    result.update(guard.report())
+    return result
+
+
+def _backup_quiet(engine, described, params, check_mode, now, guard):
+    """The backup proper, while the containers in the way are stopped or paused."""
+    volume, dest, excludes = described["name"], params["dest"], list(params.get("exclude") or [])
     if engine.interrupted_restore(volume):
         raise BackupError(
             "Volume %s holds a restore that was interrupted during its swap, so its contents are "
@@ -137,12 +136,7 @@ def backup(engine, params, check_mode, now=None):
             volume_name=volume,
         )
     actions = _prepare_dest(dest, check_mode)
-    created = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    try:
-        name = render_name(params["name_template"], volume, created, params["compression"])
-    except ValueError as exc:
-        raise BackupError(str(exc))
-    archive_path = os.path.join(dest, name)
+    created, archive_path = _archive_name(params, volume, now)
     result = dict(changed=False, volume=volume, archive=None, skipped_reason=None)
 
     if not actions:
@@ -161,18 +155,21 @@ def backup(engine, params, check_mode, now=None):
         if reason:
             result.update(
                 changed=bool(actions),
-                actions=actions,
+                actions=guard.actions + actions,
                 skipped_reason="volume %s is unchanged since the latest backup: %s" % (volume, reason),
                 latest=summarize(latest["path"], latest["metadata"]),
             )
             return result
 
     actions.append("back up volume %s to %s" % (volume, archive_path))
-    result.update(changed=True, actions=actions, archive=dict(path=archive_path, sidecar=sidecar_path(archive_path)))
+    result.update(changed=True, actions=guard.actions + actions, archive=dict(path=archive_path, sidecar=sidecar_path(archive_path)))
     if check_mode:
         return result
     if not os.path.isdir(dest):
-        os.makedirs(dest, 0o700)
+        try:
+            os.makedirs(dest, 0o700)
+        except OSError as exc:
+            raise BackupError("Cannot create the backup directory %s: %s. Fix dest or its parent's permissions." % (dest, exc.strerror), dest=dest)
     for taken in (archive_path, sidecar_path(archive_path)):
         if os.path.lexists(taken):
             raise BackupError(
@@ -180,15 +177,31 @@ def backup(engine, params, check_mode, now=None):
                 "name_template." % taken,
                 archive=archive_path,
             )
-    metadata = _write_archive(engine, described, params, archive_path, created, current_fingerprint)
+    metadata = _write_archive(engine, described, params, archive_path, created, current_fingerprint, guard)
     result["archive"] = summarize(archive_path, metadata)
     return result
 
 
-def _write_archive(engine, described, params, archive_path, created, current_fingerprint):
+def _archive_name(params, volume, now):
+    """(creation time, archive path). Backups serialized by the lock may end within one
+    second: a name that is taken already moves on to the next second's (up to a few)."""
+    for _attempt in range(3):
+        created = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        try:
+            name = render_name(params["name_template"], volume, created, params["compression"])
+        except ValueError as exc:
+            raise BackupError(str(exc))
+        archive_path = os.path.join(params["dest"], name)
+        if now or not any(os.path.lexists(path) for path in (archive_path, sidecar_path(archive_path))):
+            break
+        time.sleep(1.01 - time.time() % 1)
+    return created, archive_path
+
+
+def _write_archive(engine, described, params, archive_path, created, current_fingerprint, guard):
     volume = described["name"]
     try:
-        metadata = _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint)
+        metadata = _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint, guard)
     except FileExistsError as exc:
         raise BackupError(
             "%s appeared while the backup was written (another run?); it was not overwritten." % exc.filename,
@@ -212,7 +225,7 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
     return metadata
 
 
-def _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint):
+def _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint, guard):
     """Stream the volume into a temporary archive; once complete, give its sidecar and then
     the archive their final names."""
     volume = described["name"]
@@ -230,6 +243,8 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
         parser.close()
         writer.close()
         metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
+        metadata["consistency"] = guard.record()
+        guard.before_commit()
         # The sidecar gets its final name first: a run killed between the two leaves a
         # sidecar without an archive, which no listing shows and a later run removes,
         # never an archive that looks like a backup without its metadata.
@@ -265,5 +280,4 @@ def _metadata(described, params, created, started, hashing, digest, current_fing
             "bytes": digest.bytes,
             "fingerprint": current_fingerprint,
         },
-        "consistency": {"method": "no running writer", "containers": []},
     }

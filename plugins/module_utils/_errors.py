@@ -56,3 +56,25 @@ class BackupError(PersistError):
 
 class RestoreError(PersistError):
     """A restore was refused or failed; the message says what state the target is in."""
+
+
+class PruneError(PersistError):
+    """A retention policy was refused, or pruning a backup directory failed."""
+
+
+class VolumeLocked(PersistError):
+    """Another run holds the volume's lock and did not release it within lock_timeout."""
+
+
+class ContainersInTheWay(PersistError):
+    """Containers that mount the volume stop the operation, or could not be stopped, paused
+    or started again; the message names them and what state they are in."""
+
+
+class HookFailed(PersistError):
+    """A pre- or post-command failed; the message names the container, command and exit code."""
+
+
+class VerifyError(PersistError):
+    """A verification found an archive that is not restorable, or had nothing to verify."""
+

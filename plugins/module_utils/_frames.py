@@ -24,36 +24,35 @@ class TruncatedStream(Exception):
     """The stream ended inside a frame: the data that arrived is incomplete."""
 
 
-def _read_exactly(read, size, eof_ok):
-    """Read ``size`` bytes with ``read``; None at a clean end of stream when ``eof_ok``."""
-    parts = []
-    missing = size
-    while missing:
-        data = read(missing)
-        if not data:
-            if eof_ok and missing == size:
-                return None
-            raise TruncatedStream("stream ended %d bytes short of a %d-byte frame header" % (missing, size))
-        parts.append(data)
-        missing -= len(data)
-    return b"".join(parts)
-
-
 def demultiplex(read, chunk_size=1 << 20):
     """Yield ``(stream_id, data)`` pairs from a framed stream until it ends.
 
-    ``read(n)`` returns at most ``n`` bytes and ``b""`` at the end of the stream. Payloads
-    are yielded in pieces of at most ``chunk_size`` bytes, so memory stays bounded whatever
-    the frame size. Raises TruncatedStream when the stream stops inside a frame.
+    ``read(n)`` returns at most ``n`` bytes and ``b""`` at the end of the stream. The stream
+    is read in blocks of ``chunk_size`` bytes (few system calls, however small the frames)
+    and payloads are yielded in pieces of at most ``chunk_size`` bytes, so memory stays
+    bounded whatever the frame size. Raises TruncatedStream when the stream stops inside a
+    frame.
     """
+    block, position = b"", 0
     while True:
-        header = _read_exactly(read, _HEADER.size, eof_ok=True)
-        if header is None:
-            return
-        stream_id, remaining = _HEADER.unpack(header)
-        while remaining:
-            data = read(min(remaining, chunk_size))
+        while len(block) - position < _HEADER.size:
+            data = read(chunk_size)
             if not data:
-                raise TruncatedStream("stream ended %d bytes before the end of a frame" % remaining)
-            remaining -= len(data)
-            yield stream_id, data
+                if len(block) == position:
+                    return
+                raise TruncatedStream(
+                    "stream ended %d bytes short of a %d-byte frame header"
+                    % (_HEADER.size - (len(block) - position), _HEADER.size)
+                )
+            block, position = block[position:] + data, 0
+        stream_id, remaining = _HEADER.unpack_from(block, position)
+        position += _HEADER.size
+        while remaining:
+            if position == len(block):
+                block, position = read(chunk_size), 0
+                if not block:
+                    raise TruncatedStream("stream ended %d bytes before the end of a frame" % remaining)
+            step = min(remaining, len(block) - position)
+            yield stream_id, block[position:position + step]
+            position += step
+            remaining -= step

@@ -25,6 +25,7 @@ from ansible_collections.persist.docker.plugins.module_utils._frames import (
     TruncatedStream,
     demultiplex,
 )
+from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
 
 try:
     from docker.errors import APIError, NotFound
@@ -83,6 +84,10 @@ def owner_is_gone(token):
     if host != socket.gethostname():
         return False
     return _process_start_time(pid) != started
+
+
+class NameTaken(Exception):
+    """A container of the requested name exists already."""
 
 
 class HelperRunner:
@@ -160,8 +165,8 @@ class HelperRunner:
         except NotFound:
             return default
         return (
-            _parse_docker_time(details["State"].get("FinishedAt"))
-            or _parse_docker_time(details.get("Created"))
+            parse_docker_time(details["State"].get("FinishedAt"))
+            or parse_docker_time(details.get("Created"))
             or default
         )
 
@@ -189,7 +194,8 @@ class HelperRunner:
         """
         run = self._start(command, volumes, what, writable=True, stdin=True)
         try:
-            for chunk in chunks:
+            # Producing the input (reading, decompressing) overlaps with sending it.
+            for chunk in prefetch(chunks):
                 run.send(chunk)
             run.close_input()
             output = b"".join(run.output())
@@ -198,9 +204,18 @@ class HelperRunner:
         finally:
             run.remove()
 
-    def _start(self, command, volumes, what, writable, stdin=False):
+    def start_holder(self, name, labels, what):
+        """Start a container called ``name`` that lives while this process holds it.
+
+        It runs ``cat`` on a stdin that only this process has attached: when the returned
+        run is removed, or this process dies and the engine sees its connection close, the
+        container exits. Raises NameTaken when a container of that name exists already.
+        """
+        return self._start(["cat"], {}, what, writable=False, stdin=True, name=name, labels=labels)
+
+    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None):
         self.prepare()
-        container_id = self._create(command, volumes, what, writable, stdin)
+        container_id = self._create(command, volumes, what, writable, stdin, name, labels)
         run = _HelperRun(self.client, container_id, what)
         try:
             run.attach(stdin)
@@ -213,7 +228,7 @@ class HelperRunner:
             raise
         return run
 
-    def _create(self, command, volumes, what, writable, stdin):
+    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None):
         mounts = [
             Mount(target=path, source=name, type="volume", read_only=not writable, no_copy=True)
             for name, path in sorted(volumes.items())
@@ -235,13 +250,16 @@ class HelperRunner:
                 entrypoint=command[:1],
                 command=command[1:],
                 user="0:0",
-                labels={HELPER_LABEL: "true", OWNER_LABEL: owner_token()},
+                name=name,
+                labels=labels or {HELPER_LABEL: "true", OWNER_LABEL: owner_token()},
                 host_config=host_config,
                 network_disabled=True,
                 stdin_open=stdin,
                 tty=False,
             )
         except APIError as exc:
+            if name is not None and exc.response is not None and exc.response.status_code == 409:
+                raise NameTaken(name)
             raise HelperError(
                 "Cannot create a helper container from %s while %s: %s" % (self.image, what, exc),
                 helper_image=self.image,
@@ -267,7 +285,7 @@ class _HelperRun:
 
     def send(self, data):
         try:
-            _raw_socket(self.sock).sendall(data)
+            raw_socket(self.sock).sendall(data)
         except OSError as exc:
             raise HelperError(
                 "The helper container stopped taking data while %s (%s)%s"
@@ -275,22 +293,26 @@ class _HelperRun:
             )
 
     def close_input(self):
-        _raw_socket(self.sock).shutdown(socket.SHUT_WR)
+        raw_socket(self.sock).shutdown(socket.SHUT_WR)
 
     def output(self):
-        """Yield stdout data until the container closes its streams; keep a tail of stderr."""
+        """Yield stdout data until the container closes its streams; keep a tail of stderr.
+        A thread reads ahead (boundedly), so receiving overlaps with the caller's work."""
         try:
-            for stream_id, data in demultiplex(_reader(self.sock)):
-                if stream_id == STDOUT:
-                    yield data
-                elif stream_id == STDERR:
-                    self.stderr_tail = (self.stderr_tail + data)[-STDERR_TAIL_BYTES:]
+            yield from prefetch(self._stdout())
         except TruncatedStream as exc:
             raise HelperError("The stream from the helper container broke off while %s: %s" % (self.what, exc))
 
+    def _stdout(self):
+        for stream_id, data in demultiplex(socket_reader(self.sock)):
+            if stream_id == STDOUT:
+                yield data
+            elif stream_id == STDERR:
+                self.stderr_tail = (self.stderr_tail + data)[-STDERR_TAIL_BYTES:]
+
     def finish(self):
         """Wait for the exit; HelperError (with the stderr tail) unless it exited 0."""
-        _close_socket(self.sock)
+        close_socket(self.sock)
         try:
             status = self.client.wait(self.container_id)
         except APIError as exc:
@@ -314,18 +336,18 @@ class _HelperRun:
 
     def remove(self):
         if self.sock is not None:
-            _close_socket(self.sock)
+            close_socket(self.sock)
         try:
             self.client.remove_container(self.container_id, force=True)
         except (APIError, NotFound):
             pass  # reaped by the next run, which finds it by its label
 
 
-def _close_socket(sock):
+def close_socket(sock):
     """Close the attach connection for good. The SDK's wrapper alone leaves the connection
     open while other objects refer to it; the engine would then block writing a stopped
     helper's output to it, and its removal would hang."""
-    raw = _raw_socket(sock)
+    raw = raw_socket(sock)
     if raw is None:  # closed already
         return
     try:
@@ -339,12 +361,14 @@ def _close_socket(sock):
             pass
 
 
-def _raw_socket(sock):
+def raw_socket(sock):
     """The socket under the SDK's SocketIO wrapper (unix and plain TCP), or the socket itself."""
     return getattr(sock, "_sock", sock)
 
 
-def _reader(sock):
+def socket_reader(sock):
+    """A ``read(size)`` function over an attach or exec socket, for demultiplex()."""
+
     def read(size):
         while True:
             data = socket_read(sock, size)
@@ -354,7 +378,7 @@ def _reader(sock):
     return read
 
 
-def _parse_docker_time(value):
+def parse_docker_time(value):
     """Seconds since the epoch for an RFC 3339 time from the API, or None if unset."""
     if not value or value.startswith("0001-"):
         return None

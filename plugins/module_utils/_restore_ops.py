@@ -30,11 +30,9 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
 )
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import ArchiveCorrupt, ArchiveStream
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
-from ansible_collections.persist.docker.plugins.module_utils._errors import (
-    RestoreError,
-    VolumeInUse,
-    VolumeMissing,
-)
+from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
+from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES
+from ansible_collections.persist.docker.plugins.module_utils._errors import RestoreError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     JOURNAL_NAME,
@@ -47,7 +45,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted, describe_users
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 
 def resolve_archive(src, source_volume):
@@ -78,25 +76,33 @@ def resolve_archive(src, source_volume):
     return entry
 
 
-def _verify(stream, records, metadata, path):
+UNTOUCHED = " The target volume was not touched."
+
+
+def _verify(stream, records, metadata, path, consequence):
     """Raise RestoreError unless the archive read through ``records`` matched its sidecar."""
     if stream.sha256 != metadata["archive"]["sha256"] or stream.size != metadata["archive"]["size"]:
         raise RestoreError(
             "The archive %s does not match its sidecar (sha256 %s, %d bytes; the sidecar says "
-            "sha256 %s, %s bytes): it is corrupt or was changed. The target volume was not touched."
-            % (path, stream.sha256, stream.size, metadata["archive"]["sha256"], metadata["archive"]["size"]),
-            archive=path,
+            "sha256 %s, %s bytes): it is corrupt or was changed.%s"
+            % (path, stream.sha256, stream.size, metadata["archive"]["sha256"], metadata["archive"]["size"], consequence),
+            archive=path, check="sha256",
         )
     if records.digest.hexdigest() != metadata["tree"]["digest"]:
         raise RestoreError(
             "The archive %s passes its checksum but its tree digest differs from the sidecar's: "
-            "the sidecar does not describe this archive. The target volume was not touched." % path,
-            archive=path,
+            "the sidecar does not describe this archive.%s" % (path, consequence),
+            archive=path, check="tree_digest",
         )
 
 
-def _read_and_compare(engine, entry, target_exists, allow_special):
-    """Read the whole archive (verify) and, where the target exists, compare with it."""
+def _read_and_compare(engine, entry, target_exists, allow_special, consequence=UNTOUCHED):
+    """Read the whole archive (verify) and, where the target exists, compare with it.
+
+    A failure raises RestoreError whose ``check`` detail names the check that failed:
+    ``safety`` (with ``member`` and ``rule``), ``read`` (the archive cannot be decompressed
+    or parsed to its end), ``sha256`` (size or sha256 differ from the sidecar's) or
+    ``tree_digest``; ``consequence`` ends its message."""
     metadata, path = entry["metadata"], entry["path"]
     stream = ArchiveStream(path, metadata["compression"])
     records = RecordStream(stream, SafetyChecker(allow_special))
@@ -112,29 +118,16 @@ def _read_and_compare(engine, entry, target_exists, allow_special):
                 pass
     except UnsafeMember as exc:
         raise RestoreError(
-            "The archive %s is refused: member %s breaks a safety rule: %s. Nothing was written "
-            "to the target volume." % (path, exc.member, exc.rule),
-            archive=path, member=exc.member, rule=exc.rule,
+            "The archive %s is refused: member %s breaks a safety rule: %s.%s" % (path, exc.member, exc.rule, consequence),
+            archive=path, member=exc.member, rule=exc.rule, check="safety",
         )
     except (ArchiveCorrupt, TarFormatError, NotCanonicalOrder) as exc:
         raise RestoreError(
-            "The archive %s is corrupt or truncated: %s. The target volume was not touched." % (path, exc),
-            archive=path,
+            "The archive %s is corrupt or truncated: %s.%s" % (path, exc, consequence),
+            archive=path, check="read",
         )
-    _verify(stream, records, metadata, path)
+    _verify(stream, records, metadata, path, consequence)
     return differences
-
-
-def _refuse_running_users(engine, volume):
-    running = [user for user in engine.users(volume) if user["running"]]
-    if running:
-        raise VolumeInUse(
-            "Volume %s is mounted by running container(s): %s. Restoring under a running "
-            "container would change files it has open. Stop them first, then run the restore "
-            "again." % (volume, describe_users(running)),
-            volume_name=volume,
-            containers=running,
-        )
 
 
 def _recover(engine, target, check_mode, result):
@@ -158,14 +151,24 @@ def restore(engine, params, check_mode):
     target = params["volume"]
     entry = resolve_archive(params["src"], params["source_volume"] or target)
     entry["target"] = target
-    metadata = entry["metadata"]
-    require_library(metadata["compression"])
+    require_library(entry["metadata"]["compression"])
+
+    guard = Consistency(engine, [(target, WRITES)], params, check_mode, "volume_restore")
+    with guard:
+        result = _restore_quiet(engine, entry, params, check_mode, guard)
+        guard.result = result
+    result.update(guard.report())
+    return result
+
+
+def _restore_quiet(engine, entry, params, check_mode, guard):
+    """The restore proper, while the containers in the way are stopped."""
+    target, metadata = entry["target"], entry["metadata"]
     mode, when = params["mode"], params["restore_when"]
     result = dict(
-        changed=False, volume=target, archive=summarize(entry["path"], metadata), actions=[],
+        changed=False, volume=target, archive=summarize(entry["path"], metadata), actions=list(guard.actions),
         finished_interrupted=False, skipped_reason=None,
     )
-
     current = engine.volume(target)
     if current is None and not params["create"]:
         raise VolumeMissing(
@@ -173,8 +176,8 @@ def restore(engine, params, check_mode):
             "to create it with the driver, options and labels recorded in the backup." % target,
             volume_name=target,
         )
+    planned = len(result["actions"])
     if current is not None:
-        _refuse_running_users(engine, target)
         _recover(engine, target, check_mode, result)
 
     if current is not None and when == "missing_or_empty":
@@ -183,7 +186,7 @@ def restore(engine, params, check_mode):
             # Disaster recovery that never overwrites data: nothing to read or verify.
             result["skipped_reason"] = "volume %s holds %s and restore_when is missing_or_empty" % (
                 target, counted(usage["entries"], "entry", "entries"))
-            result["changed"] = bool(result["actions"])
+            result["changed"] = len(result["actions"]) > planned
             return result
 
     started = time.time()
@@ -195,7 +198,7 @@ def restore(engine, params, check_mode):
         result["diff"] = {"prepared": differences.prepared(mode)}
         if not differences.would_change(mode):
             result["skipped_reason"] = "volume %s already equals the archive" % target
-            result["changed"] = bool(result["actions"])
+            result["changed"] = len(result["actions"]) > planned
             return result
     if current is None:
         result["actions"].append("create volume %s with driver %s as recorded in the backup" % (target, metadata["volume"]["driver"]))
@@ -207,32 +210,45 @@ def restore(engine, params, check_mode):
     if current is None:
         recorded = metadata["volume"]
         engine.create(target, recorded["driver"], recorded["driver_opts"], recorded["labels"])
-    _extract_and_swap(engine, entry, target, mode)
+    _extract_and_swap(engine, entry, target, mode, guard.before_commit)
     result["duration_seconds"] = round(time.time() - started, 3)
     return result
 
 
-def _extract_and_swap(engine, entry, target, mode):
+def _extract_and_swap(engine, entry, target, mode, before_commit):
     metadata, path = entry["metadata"], entry["path"]
+    stream = ArchiveStream(path, metadata["compression"])
+
+    def unchanged_since_verified():
+        if stream.sha256 != metadata["archive"]["sha256"]:
+            raise RestoreError(
+                "The archive %s changed between its verification and the restore (sha256 now %s). "
+                "The target volume was not changed." % (path, stream.sha256),
+                archive=path,
+            )
+
+    try:
+        stage_and_swap(engine, target, stream, mode, before_commit, "extracting %s into volume %s" % (path, target), unchanged_since_verified)
+    except ArchiveCorrupt as exc:
+        raise RestoreError("The archive %s became unreadable during the restore: %s. The target volume was not changed." % (path, exc), archive=path)
+
+
+def stage_and_swap(engine, target, chunks, mode, before_commit, what, check_staged=None):
+    """Extract the tar stream ``chunks`` into a staging tree inside volume ``target``, call
+    ``check_staged()`` (may raise) and ``before_commit()``, then swap the staged tree in
+    (``mode`` replace or merge) under the journal. Any failure before the swap removes the
+    staging tree and leaves the volume's entries as they were; shared by restore and copy."""
     volumes = {target: VOLUME_MOUNT}
     token = binascii.hexlify(os.urandom(6)).decode("ascii")
-    stream = ArchiveStream(path, metadata["compression"])
     try:
-        engine.helpers.run_with_input(extract_command(token), volumes, stream, "extracting %s into volume %s" % (path, target))
-    except ArchiveCorrupt as exc:
-        _discard_staging(engine, target)
-        raise RestoreError("The archive %s became unreadable during the restore: %s. The target volume was not changed." % (path, exc), archive=path)
+        engine.helpers.run_with_input(extract_command(token), volumes, chunks, what)
+        if check_staged is not None:
+            check_staged()
+        before_commit()
     except BaseException:
         _discard_staging(engine, target)
         raise
-    if stream.sha256 != metadata["archive"]["sha256"]:
-        _discard_staging(engine, target)
-        raise RestoreError(
-            "The archive %s changed between its verification and the restore (sha256 now %s). "
-            "The target volume was not changed." % (path, stream.sha256),
-            archive=path,
-        )
-    engine.helpers.run_with_input(swap_command(token, mode), volumes, [], "swapping the restored tree into volume %s" % target)
+    engine.helpers.run_with_input(swap_command(token, mode), volumes, [], "swapping the staged tree into volume %s" % target)
 
 
 def _discard_staging(engine, target):
@@ -241,3 +257,28 @@ def _discard_staging(engine, target):
         engine.helpers.run_with_input(clean_command(), {target: VOLUME_MOUNT}, [], "removing the staging tree from volume %s" % target)
     except Exception:  # the original error matters more than this one
         pass
+
+
+def verify_archive(entry, allow_special):
+    """Read the complete archive of listing ``entry`` exactly as a restore does before it
+    writes anything: sha256 and size against the sidecar, every member through the safety
+    rules, the tree digest recomputed. Needs no engine.
+
+    Returns ``tree_digest`` (recomputed; equal to the sidecar's) and the ``entries`` and
+    ``bytes`` the sidecar records for that tree. Raises RestoreError whose
+    ``check`` detail names the check that failed: ``safety`` (with ``member`` and ``rule``),
+    ``read`` (the archive cannot be decompressed or parsed to its end), ``sha256`` (the file
+    differs from the sidecar's size or sha256) or ``tree_digest``.
+    """
+    require_library(entry["metadata"]["compression"])
+    _read_and_compare(None, entry, False, allow_special, consequence="")
+    tree = entry["metadata"]["tree"]
+    return {"tree_digest": tree["digest"], "entries": tree["entries"], "bytes": tree["bytes"]}
+
+
+def restore_verified(engine, entry, target):
+    """Extract the archive of ``entry`` into the empty volume ``target`` through the staged,
+    journalled path of a restore (mode replace). The caller verified the archive first; the
+    bytes sent are hashed again and must still match the sidecar. No container uses a
+    scratch volume, so there is nothing to do before the swap commits."""
+    _extract_and_swap(engine, entry, target, "replace", lambda: None)

@@ -25,14 +25,19 @@ description:
   - With O(if_changed=true), nothing is written when the volume is unchanged since its latest
     complete backup in O(dest). A metadata fingerprint decides cheaply, and where it cannot, the
     tree digest of the live volume is compared with the backup's.
-  - Refuses to back up a volume that a running container mounts read-write. A copy taken while a
-    database writes can be corrupt. Stop the containers first.
+  - Consistent around live containers. A copy taken while a database writes can be corrupt, so by
+    default the backup refuses a volume that a running container mounts read-write. O(containers)
+    (or a label on each container) stops or pauses them for the duration, and O(pre_commands) can
+    take a logical dump first; see the options.
+  - Serialized. Two runs on the same volume (forks, controllers, AWX jobs) never interleave; the
+    second waits for the first (O(lock_timeout)).
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
   - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
+  - persist.docker.docker.consistency
 attributes:
   check_mode:
     support: full
@@ -119,6 +124,25 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ backup.archive.path }} ({{ backup.archive.size }} bytes, sha256 {{ backup.archive.sha256 }})"
   when: backup.changed
+
+- name: Stop the database for a consistent copy, start it again afterwards
+  persist.docker.volume_backup:
+    volume: pgdata
+    dest: /srv/backups/pgdata
+    containers: stop
+    stop_timeout: 120
+
+- name: Keep the database running; back up a dump it writes into the volume
+  persist.docker.volume_backup:
+    volume: pgdata
+    dest: /srv/backups/pgdata
+    containers: ignore
+    pre_commands:
+      - container: postgres
+        command: pg_dumpall -U postgres --file=/var/lib/postgresql/data/dump.sql
+    post_commands:
+      - container: postgres
+        command: [rm, -f, /var/lib/postgresql/data/dump.sql]
 
 - name: A gzip archive for a system without zstandard, leaving caches out
   persist.docker.volume_backup:
@@ -215,6 +239,40 @@ containers:
   returned: on that failure
   type: list
   elements: dict
+consistency:
+  description: How the data was kept consistent with the containers that mount the volume.
+  returned: always
+  type: dict
+  contains:
+    method:
+      description: In words, also recorded in the sidecar.
+      type: str
+      sample: containers stopped
+    containers:
+      description:
+        - Every container that mounts the volume, with C(policy), where it came from (C(policy_from)
+          V(option), V(label) or V(default)), the C(action) taken (V(stop), V(pause), V(ignore) or
+          V(none)) and whether it was C(performed) (false in check mode).
+        - C(downtime_seconds) for stopped containers, and C(killed_after_stop_timeout) when the
+          engine had to kill one.
+      type: list
+      elements: dict
+    restarted_after_interrupted_run:
+      description: Containers that a killed earlier run had left stopped or paused, started or unpaused again.
+      type: list
+      elements: dict
+lock:
+  description: The lock on the volume, how long this run waited for it, and stale locks it broke (with the reason).
+  returned: always
+  type: dict
+  sample: {"names": ["persist-lock-pgdata"], "waited_seconds": 0.0, "broken": []}
+hooks:
+  description:
+    - Reports of the pre- and post-commands that ran; C(phase), C(container), C(command), C(rc),
+      C(error), C(stdout) and C(stderr) (their last 16 KiB), C(seconds).
+  returned: always
+  type: list
+  elements: dict
 reaped_helpers:
   description: Ids of helper containers abandoned by earlier killed runs that this task removed.
   returned: when there were any
@@ -239,6 +297,7 @@ def main():
             exclude=dict(type="list", elements="str", default=[]),
         ),
         uses_helpers=True,
+        guards_consistency=True,
         supports_check_mode=True,
     )
 

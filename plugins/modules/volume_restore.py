@@ -25,13 +25,17 @@ description:
     runs killed before their swap are removed by the next run.
   - Idempotent. With O(restore_when=different), the target's live tree is compared with the archive
     entry by entry, in the same pass as the verification, and nothing is done when they are equal.
-  - Refuses a target that a running container mounts.
+  - Safe around live containers. By default it refuses a target that a running container mounts.
+    With O(containers=stop) (or the label C(persist.docker.containers=stop) on each container) they
+    are stopped for the restore and started again afterwards.
+  - Serialized. Two runs on the same volume never interleave; the second waits (O(lock_timeout)).
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
   - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
+  - persist.docker.docker.consistency
 attributes:
   check_mode:
     support: full
@@ -126,6 +130,12 @@ EXAMPLES = r"""
   check_mode: true
   diff: true
   register: preview
+
+- name: Put the database's data back, stopping the database for the restore
+  persist.docker.volume_restore:
+    volume: pgdata
+    src: /srv/backups/pgdata
+    containers: stop
 """
 
 RETURN = r"""
@@ -207,6 +217,40 @@ containers:
   returned: on that failure
   type: list
   elements: dict
+consistency:
+  description: How the data was kept consistent with the containers that mount the volume.
+  returned: always
+  type: dict
+  contains:
+    method:
+      description: In words, also recorded in the sidecar.
+      type: str
+      sample: containers stopped
+    containers:
+      description:
+        - Every container that mounts the volume, with C(policy), where it came from (C(policy_from)
+          V(option), V(label) or V(default)), the C(action) taken (V(stop), V(pause), V(ignore) or
+          V(none)) and whether it was C(performed) (false in check mode).
+        - C(downtime_seconds) for stopped containers, and C(killed_after_stop_timeout) when the
+          engine had to kill one.
+      type: list
+      elements: dict
+    restarted_after_interrupted_run:
+      description: Containers that a killed earlier run had left stopped or paused, started or unpaused again.
+      type: list
+      elements: dict
+lock:
+  description: The lock on the volume, how long this run waited for it, and stale locks it broke (with the reason).
+  returned: always
+  type: dict
+  sample: {"names": ["persist-lock-pgdata"], "waited_seconds": 0.0, "broken": []}
+hooks:
+  description:
+    - Reports of the pre- and post-commands that ran; C(phase), C(container), C(command), C(rc),
+      C(error), C(stdout) and C(stderr) (their last 16 KiB), C(seconds).
+  returned: always
+  type: list
+  elements: dict
 reaped_helpers:
   description: Ids of helper containers abandoned by earlier killed runs that this task removed.
   returned: when there were any
@@ -230,6 +274,7 @@ def main():
             allow_special=dict(type="bool", default=False),
         ),
         uses_helpers=True,
+        guards_consistency=True,
         supports_check_mode=True,
     )
 

@@ -95,7 +95,7 @@ def test_restore_refuses_hostile_archive_naming_member_and_rule_and_leaves_targe
     assert rule in result["rule"], result
     assert "member %s breaks a safety rule" % shown in result["msg"]
     assert rule in result["msg"]
-    assert "Nothing was written" in result["msg"]
+    assert "The target volume was not touched" in result["msg"]
     _assert_untouched(engine, name, before)
 
 

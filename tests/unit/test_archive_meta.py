@@ -70,6 +70,17 @@ def test_sidecar_of_an_unknown_format_version_is_damaged(tmp_path):
     assert latest == {}
 
 
+@pytest.mark.parametrize("field, value", [("volume", "pgdata"), ("archive", None), ("tree", []), ("created", 20261101)])
+def test_a_sidecar_with_a_malformed_field_is_damaged_not_a_crash(tmp_path, field, value):
+    path = write_backup(tmp_path, "a.tar.zst", "a", "2026-11-01T00:00:00Z")
+    metadata = json.loads(open(sidecar_path(path)).read())
+    metadata[field] = value
+    open(sidecar_path(path), "w").write(json.dumps(metadata))
+    backups, latest = listing(str(tmp_path))
+    assert backups[0]["status"] == "damaged" and "malformed %s" % field in backups[0]["reason"]
+    assert latest == {}
+
+
 def test_atomic_file_appears_only_on_commit_and_never_replaces(tmp_path):
     final = str(tmp_path / "archive.tar")
     with AtomicFile(final) as target:

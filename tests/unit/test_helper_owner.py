@@ -3,7 +3,7 @@
 import socket
 
 from ansible_collections.persist.docker.plugins.module_utils._helper import (
-    _parse_docker_time,
+    parse_docker_time,
     owner_is_gone,
     owner_token,
 )
@@ -29,6 +29,6 @@ def test_an_owner_on_another_host_or_unreadable_is_never_taken_for_gone():
 
 
 def test_docker_times_parse_to_epoch_seconds_and_unset_times_to_none():
-    assert _parse_docker_time("1970-01-01T00:01:40.123456789Z") == 100
-    assert _parse_docker_time("0001-01-01T00:00:00Z") is None
-    assert _parse_docker_time("") is None
+    assert parse_docker_time("1970-01-01T00:01:40.123456789Z") == 100
+    assert parse_docker_time("0001-01-01T00:00:00Z") is None
+    assert parse_docker_time("") is None

@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""Run a producer of byte chunks in a thread, a bounded number of bytes ahead of its consumer.
+
+Receiving a stream (socket reads, decompression) and working on it (parsing, hashing,
+compressing) then overlap: both sides spend most of their time in calls that release the
+GIL. Memory stays bounded by ``depth`` batches of about ``batch_size`` bytes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error):
+        self.error = error
+
+
+def prefetch(chunks, depth=8, batch_size=1 << 20):
+    """Yield the bytes of iterable ``chunks`` in order, joined into batches of about
+    ``batch_size`` bytes, while a thread keeps reading ahead. An exception of the producer
+    is raised in the consumer, at the point where the producer failed. Closing the
+    generator early makes the thread stop at its next chunk (a producer blocked in a read
+    stops when whatever it reads from is closed)."""
+    pending = queue.Queue(depth)
+    stop = threading.Event()
+
+    def hand_over(item):
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        batch, size = [], 0
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= batch_size:
+                    if not hand_over(b"".join(batch)):
+                        return
+                    batch, size = [], 0
+            if size and not hand_over(b"".join(batch)):
+                return
+            hand_over(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand_over(_Failure(exc))
+
+    producer = threading.Thread(target=produce, name="persist-prefetch", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+        producer.join()
+    finally:
+        stop.set()

@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Backup and restore around live containers: fail, stop, pause, ignore, labels, order.
+
+The containers here are real: a writer appends a numbered line to a log on the volume every
+few milliseconds and exits cleanly on SIGTERM, so a stopped writer is one that stopped writing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+
+import adhoc_process
+from volume_trees import write_file
+
+# Appends "N" lines to /data/log until SIGTERM; the trap makes it stop at once and cleanly.
+WRITER = ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i >> /data/log; sleep 0.01; done"]
+
+
+def _started_at(container):
+    container.reload()
+    return container.attrs["State"]["StartedAt"]
+
+
+def _writer(engine, volume, suffix="writer", **create_args):
+    writer = engine.container(suffix, volume, state="running", command=WRITER, **create_args)
+    # It has written something before anyone looks.
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(engine.mountpoint(volume), "log")):
+        assert time.monotonic() < deadline, "the writer did not start writing"
+        time.sleep(0.05)
+    return writer
+
+
+def _archive_member(path, member):
+    done = subprocess.run(["tar", "--zstd", "-xOf", path, member], capture_output=True, check=True)
+    return done.stdout
+
+
+def _sidecar(archive):
+    with open(archive["sidecar"]) as handle:
+        return json.load(handle)
+
+
+def test_backup_default_refuses_a_running_writer_naming_it_and_the_options(run_module, engine, backup_dir):
+    name = engine.create_volume("refuse")
+    writer = _writer(engine, name)
+    started = _started_at(writer)
+
+    for check in (True, False):
+        result = run_module("volume_backup", check=check, volume=name, dest=str(backup_dir))
+        assert result.get("failed") is True, result
+        for word in (writer.name, name, "containers: stop", "persist.docker.containers"):
+            assert word in result["msg"], (word, result["msg"])
+        assert [entry["name"] for entry in result["containers"]] == [writer.name]
+    assert os.listdir(backup_dir) == []
+    assert _started_at(writer) == started and writer.status == "running"
+
+
+def test_backup_with_stop_stops_the_writer_for_the_copy_and_starts_it_again(run_module, engine, backup_dir):
+    name = engine.create_volume("stop")
+    writer = _writer(engine, name)
+    started = _started_at(writer)
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="stop", stop_timeout=30)
+
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    [entry] = result["consistency"]["containers"]
+    assert (entry["name"], entry["action"], entry["policy_from"], entry["performed"]) == (writer.name, "stop", "option", True)
+    assert entry["downtime_seconds"] > 0 and entry["killed_after_stop_timeout"] is False
+    assert result["consistency"]["method"] == "containers stopped"
+    assert "stop container %s and start it again afterwards" % writer.name in result["actions"]
+    assert _started_at(writer) != started and writer.status == "running"
+    # The writer was stopped for the whole copy: the archived log is a clean prefix of the
+    # live one (every line complete and numbered in order), and the writer went on after it.
+    archived = _archive_member(result["archive"]["path"], "./log").decode().splitlines()
+    assert archived == [str(number) for number in range(1, len(archived) + 1)]
+    with open(os.path.join(engine.mountpoint(name), "log")) as handle:
+        live = handle.read().splitlines()
+    assert live[: len(archived)] == archived and len(live) > len(archived)
+    sidecar = _sidecar(result["archive"])
+    assert sidecar["consistency"]["method"] == "containers stopped"
+    assert sidecar["consistency"]["containers"] == [{"name": writer.name, "action": "stop", "policy_from": "option"}]
+    assert result["lock"]["names"] == ["persist-lock-%s" % name] and result["lock"]["broken"] == []
+    assert engine.client.containers.list(all=True, filters={"name": "persist-lock-%s" % name}) == []
+
+
+def test_check_mode_reports_the_containers_it_would_stop_and_stops_nothing(run_module, engine, backup_dir):
+    name = engine.create_volume("check")
+    writer = _writer(engine, name)
+    started = _started_at(writer)
+
+    result = run_module("volume_backup", check=True, volume=name, dest=str(backup_dir), containers="stop")
+
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    [entry] = result["consistency"]["containers"]
+    assert (entry["action"], entry["performed"]) == ("stop", False)
+    assert "stop container %s and start it again afterwards" % writer.name in result["actions"]
+    assert _started_at(writer) == started and writer.status == "running"
+    assert os.listdir(backup_dir) == []
+
+
+def test_labels_opt_containers_in_and_the_option_wins_over_them(run_module, engine, backup_dir):
+    name = engine.create_volume("labels")
+    labelled = _writer(engine, name, "labelled", labels={"persist.docker.containers": "stop"})
+    reader = engine.container("reader", name, state="running", read_only=True)
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert not result.get("failed"), result
+    by_name = dict((entry["name"], entry) for entry in result["consistency"]["containers"])
+    assert (by_name[labelled.name]["action"], by_name[labelled.name]["policy_from"]) == ("stop", "label")
+    # A read-only reader does not disturb a backup: left running, whatever its policy.
+    assert (by_name[reader.name]["action"], by_name[reader.name]["policy_from"]) == ("none", "default")
+    labelled.reload()
+    assert labelled.status == "running"
+
+    explicit = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="fail", if_changed=False)
+    assert explicit.get("failed") is True, explicit
+    assert labelled.name in explicit["msg"]
+
+
+def test_a_label_with_an_unknown_policy_is_refused_naming_the_label(run_module, engine, backup_dir):
+    name = engine.create_volume("bad-label")
+    _writer(engine, name, labels={"persist.docker.containers": "freeze"})
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert result.get("failed") is True, result
+    assert "persist.docker.containers=freeze" in result["msg"] and "fail, stop, pause, ignore" in result["msg"]
+    assert os.listdir(backup_dir) == []
+
+
+def test_pause_freezes_writers_for_a_backup_and_says_it_is_crash_consistent(run_module, engine, backup_dir):
+    name = engine.create_volume("pause")
+    writer = _writer(engine, name)
+    started = _started_at(writer)
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="pause")
+
+    assert not result.get("failed"), result
+    assert result["consistency"]["method"] == "containers paused (crash-consistent only)"
+    assert _sidecar(result["archive"])["consistency"]["method"] == "containers paused (crash-consistent only)"
+    # Paused, not restarted: the same process runs on, and it is no longer paused.
+    assert _started_at(writer) == started
+    assert writer.attrs["State"]["Paused"] is False and writer.status == "running"
+
+
+def test_ignore_copies_live_data_and_records_it(run_module, engine, backup_dir):
+    name = engine.create_volume("ignore")
+    writer = _writer(engine, name)
+    started = _started_at(writer)
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="ignore")
+
+    assert not result.get("failed"), result
+    assert result["consistency"]["method"] == "live copy while containers ran (crash-consistent at best)"
+    assert _sidecar(result["archive"])["consistency"]["containers"] == [{"name": writer.name, "action": "ignore", "policy_from": "option"}]
+    assert _started_at(writer) == started
+
+
+def test_restore_refuses_pause_and_with_stop_restores_under_a_stopped_container(run_module, engine, backup_dir):
+    name = engine.create_volume("restore")
+    root = engine.mountpoint(name)
+    write_file(os.path.join(root, "state"), b"backed up\n")
+    backup = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    assert backup["changed"] is True, backup
+    write_file(os.path.join(root, "state"), b"changed later\n")
+    user = engine.container("user", name, state="running", read_only=True)
+    started = _started_at(user)
+
+    paused = run_module("volume_restore", volume=name, src=backup["archive"]["path"], containers="pause")
+    assert paused.get("failed") is True, paused
+    assert "paused" in paused["msg"] and "containers: stop" in paused["msg"] and user.name in paused["msg"]
+
+    result = run_module("volume_restore", volume=name, src=backup["archive"]["path"], containers="stop", stop_timeout=1)
+
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    [entry] = result["consistency"]["containers"]
+    # A restore stops read-only users too (they would see their files change). sleep ignores
+    # SIGTERM as pid 1, so the engine kills it after stop_timeout, and the result says so.
+    assert (entry["action"], entry["read_only"], entry["killed_after_stop_timeout"]) == ("stop", True, True)
+    with open(os.path.join(root, "state"), "rb") as handle:
+        assert handle.read() == b"backed up\n"
+    assert _started_at(user) != started and user.status == "running"
+
+
+def test_containers_are_stopped_dependents_first_and_started_dependencies_first(run_module, engine, backup_dir, docker_client):
+    name = engine.create_volume("order")
+    # "app" shares the network namespace of "db": it cannot start before db does.
+    db = _writer(engine, name, "db")
+    app = engine.container("app", name, state="running", command=WRITER[:2] + [WRITER[2].replace("/data/log", "/data/app-log")],
+                           network_mode="container:%s" % db.id)
+    since = time.time()
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="stop")
+
+    assert not result.get("failed"), result
+    events = [
+        (event["Action"], event["id"])
+        for event in docker_client.api.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                              filters={"container": [db.id, app.id], "type": "container"})
+        if event["Action"] in ("stop", "start") and event["timeNano"] > since * 1e9
+    ]
+    assert events == [("stop", app.id), ("stop", db.id), ("start", db.id), ("start", app.id)], events
+    for container in (db, app):
+        container.reload()
+        assert container.status == "running"
+
+
+def test_a_failing_backup_starts_the_stopped_containers_again(run_module, engine, backup_dir):
+    name = engine.create_volume("fails")
+    writer = _writer(engine, name)
+    blocker = backup_dir / "not-a-directory"
+    blocker.write_text("a file where the archives should go")
+
+    result = run_module("volume_backup", volume=name, dest=str(blocker / "sub"), containers="stop")
+
+    assert result.get("failed") is True, result
+    writer.reload()
+    assert writer.status == "running"
+    assert result["consistency"]["containers"][0]["downtime_seconds"] > 0
+
+
+def test_a_helper_killed_mid_backup_fails_clearly_and_the_writer_runs_again(engine, backup_dir):
+    name = engine.create_volume("helper-dies")
+    engine.run(name, "head -c 100000000 /dev/urandom > /data/big")
+    writer = _writer(engine, name)
+    dest = backup_dir / "archives"
+    dest.mkdir()
+
+    with adhoc_process.DirectoryWatch(dest) as watch:
+        process = adhoc_process.start("volume_backup", {"volume": name, "dest": str(dest), "containers": "stop"})
+        assert watch.wait_for(lambda entry: entry.startswith(".persist-partial-"), timeout=120), process.communicate()
+
+        # The temporary archive exists just before its helper starts streaming into it.
+        def streaming():
+            return [helper for helper in engine.helpers_on(name) if helper.status == "running"]
+
+        assert adhoc_process.wait_until(streaming, timeout=60, interval=0.01)
+        for helper in streaming():
+            helper.kill()
+    stdout, stderr = process.communicate(timeout=300)
+    result = adhoc_process.parse(stdout.decode(), stderr.decode())
+
+    assert result.get("failed") is True, result
+    assert "helper container" in result["msg"] and name in result["msg"], result["msg"]
+    assert os.listdir(dest) == []
+    writer.reload()
+    assert writer.status == "running"
+    assert result["consistency"]["containers"][0]["downtime_seconds"] > 0

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The read-ahead thread: every byte in order, bounded memory, errors where they happened."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
+
+
+@given(st.lists(st.binary(max_size=50), max_size=40), st.integers(min_value=1, max_value=120), st.integers(min_value=1, max_value=4))
+@settings(max_examples=200, deadline=None)
+def test_every_byte_arrives_in_order(chunks, batch_size, depth):
+    batches = list(prefetch(iter(chunks), depth=depth, batch_size=batch_size))
+    assert b"".join(batches) == b"".join(chunks)
+    assert all(batches)
+    # Every batch but the last is at least batch_size, and none more than a chunk beyond it.
+    for batch in batches[:-1]:
+        assert batch_size <= len(batch) < batch_size + 50
+
+
+def test_a_producer_error_is_raised_after_the_data_before_it():
+    def chunks():
+        yield b"first"
+        raise OSError("the stream broke")
+
+    received = []
+    with pytest.raises(OSError, match="the stream broke"):
+        for batch in prefetch(chunks(), batch_size=1):
+            received.append(batch)
+    assert received == [b"first"]
+
+
+def test_the_producer_stays_a_bounded_number_of_batches_ahead():
+    produced = []
+
+    def chunks():
+        for number in range(1000):
+            produced.append(number)
+            yield b"x"
+
+    consumer = prefetch(chunks(), depth=3, batch_size=1)
+    assert next(consumer) == b"x"
+    time.sleep(0.3)
+    # One handed out, three queued, one waiting to be queued.
+    assert len(produced) <= 6
+    consumer.close()
+
+
+def test_closing_early_stops_the_thread():
+    def endless():
+        while True:
+            yield b"y"
+
+    consumer = prefetch(endless(), depth=2, batch_size=1)
+    next(consumer)
+    consumer.close()
+    deadline = time.monotonic() + 5
+    while any(thread.name == "persist-prefetch" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the prefetch thread did not stop"
+        time.sleep(0.05)
