@@ -77,4 +77,3 @@ class HookFailed(PersistError):
 
 class VerifyError(PersistError):
     """A verification found an archive that is not restorable, or had nothing to verify."""
-
