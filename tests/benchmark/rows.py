@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rows of the benchmark: what each one runs, on which volume, and what it must give.
+
+Three kinds of rows run on the same source volume in the same invocation:
+
+* ``recipe``: the commands of the article users copy ("Backing Up Volumes"): a helper
+  container running ``tar czf`` into a bind-mounted host directory, ``tar xzf`` back,
+  ``cp -av`` between two mounted volumes.
+* ``limit``: what this machine can do at best with the same tools on the host, on the
+  volumes' Mountpoints: ``tar | zstd -T0 -3`` into a file, ``zstd -dc | tar -x`` back,
+  ``cp -a`` from Mountpoint to Mountpoint.
+* ``ours``: the modules, each run as a user runs it: ``ansible localhost -m
+  persist.docker.MODULE -a JSON``, timed as a whole command.
+
+Each row's ``run`` is the timed part; whatever it needs first (an archive to restore, an
+empty target volume) is prepared untimed, by the same code when another row makes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+import measure
+
+RECIPE_IMAGE_NOTE = "The recipe's containers run the local Debian image instead of the article's ubuntu (no registry here)."
+
+
+class RowFailed(Exception):
+    """A row's command failed or gave a result that makes its number meaningless."""
+
+
+class Outcome:
+    """One timed run of one row."""
+
+    def __init__(self, measured, archive_bytes=None, note=None):
+        self.wall_seconds = measured.wall_seconds
+        self.peak_rss_bytes = measured.peak_rss_bytes
+        self.worker_seconds = measured.worker_seconds
+        self.archive_bytes = archive_bytes
+        self.note = note
+
+
+class Row:
+    def __init__(self, name, kind, operation, run, description, available=None):
+        self.name = name
+        self.kind = kind  # recipe, limit or ours
+        self.operation = operation  # backup, restore, copy, rebackup, noop-restore, overhead
+        self.run = run
+        self.description = description
+        self.available = available or (lambda context: None)
+
+
+class Context:
+    """One data set at one size: its source volume and what the rows of one repetition left."""
+
+    def __init__(self, session, dataset, source_volume):
+        self.session = session
+        self.dataset = dataset
+        self.source = source_volume
+        self.source_mountpoint = session.mountpoint(source_volume)
+        self.repetition = 0
+        self.reset()
+
+    def reset(self):
+        self.recipe_archive = None
+        self.limit_archive = None
+        self.ours_dest = None
+        self.ours_archive = None
+        self.restored_volume = None
+        self.tree_digest = None
+
+    def directory(self, purpose):
+        """A new empty directory in the work area, for this repetition."""
+        path = os.path.join(self.session.workdir, self.dataset, "rep%d" % self.repetition, purpose)
+        os.makedirs(path)
+        return path
+
+    def empty_volume(self, purpose):
+        return self.session.create_volume("%s-%s-%d" % (self.dataset, purpose, self.repetition))
+
+
+def _shell(context, pipeline):
+    measured = measure.timed(["/bin/bash", "-o", "pipefail", "-c", pipeline], measure.tool_process)
+    if measured.returncode != 0:
+        raise RowFailed("%s exited %s: %s" % (pipeline, measured.returncode, measured.stderr[-2000:]))
+    return measured
+
+
+def _recipe_container(context, purpose, mounts, command):
+    """``docker run --rm`` of the article, timed; the tools inside are found through the
+    container's first process (a child of the engine, not of the docker CLI)."""
+    session = context.session
+    name = session.prefix + "recipe-%s-%s" % (context.dataset, purpose)
+    argv = ["docker", "run", "--rm", "--name", name, "--network", "none"]
+    for source, target in mounts:
+        argv += ["-v", "%s:%s" % (source, target)]
+    argv += [session.helper_image] + command
+    measured = measure.timed(argv, measure.tool_process, extra_roots=session.container_pid_finder(name))
+    if measured.returncode != 0:
+        raise RowFailed("%s exited %s: %s" % (" ".join(argv), measured.returncode, measured.stderr[-2000:]))
+    return measured
+
+
+def _module(context, module, args, expect_changed):
+    measured, result = measure.run_module(module, args)
+    if result.get("failed"):
+        raise RowFailed("%s failed: %s" % (module, result.get("msg")))
+    if bool(result.get("changed")) != expect_changed:
+        raise RowFailed("%s reported changed=%s, expected %s: %s"
+                        % (module, result.get("changed"), expect_changed, result.get("actions") or result.get("skipped_reason")))
+    return measured, result
+
+
+# ---- recipe -------------------------------------------------------------------------------
+
+def recipe_backup(context):
+    backup_dir = context.directory("recipe-backup")
+    measured = _recipe_container(
+        context, "backup", [(context.source, "/data"), (backup_dir, "/backup")],
+        ["tar", "czf", "/backup/backup.tar.gz", "-C", "/data", "."],
+    )
+    context.recipe_archive = os.path.join(backup_dir, "backup.tar.gz")
+    return Outcome(measured, archive_bytes=os.path.getsize(context.recipe_archive))
+
+
+def recipe_restore(context):
+    if context.recipe_archive is None:
+        recipe_backup(context)
+    target = context.empty_volume("recipe-restore")
+    try:
+        measured = _recipe_container(
+            context, "restore", [(target, "/data"), (os.path.dirname(context.recipe_archive), "/backup")],
+            ["tar", "xzf", "/backup/backup.tar.gz", "-C", "/data"],
+        )
+    finally:
+        context.session.remove_volume(target)
+    return Outcome(measured)
+
+
+def recipe_copy(context):
+    target = context.empty_volume("recipe-copy")
+    try:
+        measured = _recipe_container(
+            context, "copy", [(context.source, "/from"), (target, "/to")], ["cp", "-av", "/from/.", "/to/"],
+        )
+    finally:
+        context.session.remove_volume(target)
+    return Outcome(measured)
+
+
+# ---- limit --------------------------------------------------------------------------------
+
+def limit_backup(context):
+    archive = os.path.join(context.directory("limit-backup"), "backup.tar.zst")
+    measured = _shell(context, "tar -cf - -C %s . | zstd -q -T0 -3 >%s"
+                      % (shlex.quote(context.source_mountpoint), shlex.quote(archive)))
+    context.limit_archive = archive
+    return Outcome(measured, archive_bytes=os.path.getsize(archive))
+
+
+def limit_restore(context):
+    if context.limit_archive is None:
+        limit_backup(context)
+    target = context.empty_volume("limit-restore")
+    try:
+        measured = _shell(context, "zstd -q -dc %s | tar -x -C %s"
+                          % (shlex.quote(context.limit_archive), shlex.quote(context.session.mountpoint(target))))
+    finally:
+        context.session.remove_volume(target)
+    return Outcome(measured)
+
+
+def limit_copy(context):
+    target = context.empty_volume("limit-copy")
+    try:
+        measured = _shell(context, "cp -a %s/. %s/"
+                          % (shlex.quote(context.source_mountpoint), shlex.quote(context.session.mountpoint(target))))
+    finally:
+        context.session.remove_volume(target)
+    return Outcome(measured)
+
+
+# ---- ours ---------------------------------------------------------------------------------
+
+def ours_backup(context):
+    dest = context.directory("ours-backup")
+    measured, result = _module(context, "volume_backup", dict(volume=context.source, dest=dest, if_changed=False), True)
+    context.ours_dest = dest
+    context.ours_archive = result["archive"]["path"]
+    context.tree_digest = result["archive"].get("tree_digest")
+    return Outcome(measured, archive_bytes=result["archive"]["size"])
+
+
+def ours_rebackup(context):
+    if context.ours_dest is None:
+        ours_backup(context)
+    measured, _result = _module(context, "volume_backup", dict(volume=context.source, dest=context.ours_dest, if_changed=True), False)
+    return Outcome(measured)
+
+
+def ours_restore(context):
+    if context.ours_archive is None:
+        ours_backup(context)
+    if context.restored_volume is not None:
+        context.session.remove_volume(context.restored_volume)
+    target = context.empty_volume("ours-restore")
+    context.restored_volume = target
+    measured, _result = _module(context, "volume_restore", dict(volume=target, src=context.ours_archive, create=True), True)
+    return Outcome(measured)
+
+
+def ours_noop_restore(context):
+    if context.restored_volume is None:
+        ours_restore(context)
+    measured, _result = _module(
+        context, "volume_restore", dict(volume=context.restored_volume, src=context.ours_archive, restore_when="different"), False,
+    )
+    return Outcome(measured)
+
+
+def copy_module_missing(context):
+    path = os.path.join(context.session.repo_root, "plugins", "modules", "volume_copy.py")
+    return None if os.path.exists(path) else "not available (plugins/modules/volume_copy.py does not exist yet)"
+
+
+def ours_copy(context):
+    target = context.empty_volume("ours-copy")
+    try:
+        measured, _result = _module(context, "volume_copy", dict(source=context.source, dest=target), True)
+    finally:
+        context.session.remove_volume(target)
+    return Outcome(measured)
+
+
+def ansible_overhead(context):
+    """A module that does next to nothing: what any task costs before it moves a byte."""
+    measured, result = measure.run_module("volume_info", dict(name=context.session.prefix + "absent"))
+    if result.get("failed"):
+        raise RowFailed("volume_info failed: %s" % result.get("msg"))
+    return Outcome(measured)
+
+
+ROWS = [
+    Row("recipe-backup", "recipe", "backup", recipe_backup,
+        "docker run --rm -v VOL:/data -v DIR:/backup IMAGE tar czf /backup/backup.tar.gz -C /data ."),
+    Row("limit-backup", "limit", "backup", limit_backup,
+        "tar -cf - -C MOUNTPOINT . | zstd -T0 -3 >FILE (host)"),
+    Row("ours-backup", "ours", "backup", ours_backup,
+        "volume_backup if_changed=false, into an empty dest"),
+    Row("ours-rebackup", "ours", "rebackup", ours_rebackup,
+        "volume_backup if_changed=true on the same dest, volume unchanged (must write nothing)"),
+    Row("recipe-restore", "recipe", "restore", recipe_restore,
+        "docker run --rm -v NEW:/data -v DIR:/backup IMAGE tar xzf /backup/backup.tar.gz -C /data"),
+    Row("limit-restore", "limit", "restore", limit_restore,
+        "zstd -dc FILE | tar -x -C NEW_MOUNTPOINT (host)"),
+    Row("ours-restore", "ours", "restore", ours_restore,
+        "volume_restore create=true into an empty volume"),
+    Row("ours-noop-restore", "ours", "noop-restore", ours_noop_restore,
+        "volume_restore restore_when=different, target already equal (must change nothing)"),
+    Row("recipe-copy", "recipe", "copy", recipe_copy,
+        "docker run --rm -v VOL:/from -v NEW:/to IMAGE cp -av /from/. /to/"),
+    Row("limit-copy", "limit", "copy", limit_copy,
+        "cp -a MOUNTPOINT/. NEW_MOUNTPOINT/ (host)"),
+    Row("ours-copy", "ours", "copy", ours_copy,
+        "volume_copy into an empty volume", available=copy_module_missing),
+    Row("ansible-overhead", "ours", "overhead", ansible_overhead,
+        "volume_info on an absent volume: the cost of any task through Ansible"),
+]
+
+ROW_NAMES = [row.name for row in ROWS]
