@@ -63,6 +63,34 @@ def connection_argument_spec():
     )
 
 
+# The options that connect to a second engine (volume_copy's destination) under a prefix
+# such as ``dest_``: all of them but the address fall back to the unprefixed option.
+SECOND_ENGINE_OPTIONS = ("tls", "validate_certs", "ca_path", "client_cert", "client_key", "api_version", "timeout")
+
+
+def prefixed_connection_argument_spec(prefix):
+    """The argument spec of the options of a second engine: ``PREFIXdocker_host`` and
+    ``PREFIX<option>`` for each of SECOND_ENGINE_OPTIONS, with no default, so that an
+    unset one can take the value of its unprefixed twin (see ``prefixed_params``)."""
+    base = connection_argument_spec()
+    spec = {prefix + "docker_host": dict(type="str")}
+    for name in SECOND_ENGINE_OPTIONS:
+        spec[prefix + name] = dict(type=base[name]["type"])
+    return spec
+
+
+def prefixed_params(params, prefix):
+    """Connection options for ``connect()`` taken from ``PREFIX<option>`` where set, else from
+    the unprefixed option (the address included: without ``PREFIXdocker_host`` it is the
+    same engine)."""
+    chosen = dict((name, params.get(name)) for name in connection_argument_spec())
+    for name in chosen:
+        value = params.get(prefix + name)
+        if value is not None:
+            chosen[name] = value
+    return chosen
+
+
 def sdk_version():
     """The installed Docker SDK version as a tuple of ints, or None when it is missing."""
     if docker is None:

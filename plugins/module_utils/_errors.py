@@ -77,3 +77,7 @@ class HookFailed(PersistError):
 
 class VerifyError(PersistError):
     """A verification found an archive that is not restorable, or had nothing to verify."""
+
+
+class CopyError(PersistError):
+    """A volume copy (or a migration) was refused or failed; the message says where the data is."""

@@ -12,7 +12,9 @@ that a container references unless the caller said so explicitly.
 
 from __future__ import annotations
 
+from ansible_collections.persist.docker.plugins.module_utils._copy_ops import leftover_migrations, migrate
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
+    CopyError,
     EngineError,
     VolumeConflict,
     VolumeInUse,
@@ -55,8 +57,25 @@ def _refuse_if_used(engine, name, doing):
         )
 
 
+def _refuse_if_migrating(engine, name):
+    """A temporary volume of a migration of ``name`` may hold its only complete data: never
+    create, confirm or recreate ``name`` past it without the user looking."""
+    leftovers = leftover_migrations(engine, name)
+    if leftovers:
+        raise CopyError(
+            "Volume %s has the temporary volume(s) %s of a migration (recreate: migrate) that is "
+            "still running or was interrupted; it may hold the only complete copy of the data of %s. "
+            "If no migration runs: compare them (persist.docker.volume_copy with source %s, dest %s "
+            "and check_mode: true lists the differences), copy it back if %s lacks data, then "
+            "remove %s. Nothing was changed." % (name, ", ".join(leftovers), name, leftovers[0], name, name, ", ".join(leftovers)),
+            volume_name=name,
+            aside_volume=leftovers[0],
+        )
+
+
 def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mode):
-    """Create volume ``name`` or confirm it matches; recreate it only if allowed and empty."""
+    """Create volume ``name`` or confirm it matches; recreate it only if allowed, and only if
+    empty unless ``recreate`` is ``migrate`` (then its data is carried over, see _copy_ops)."""
     if driver == "local" and not valid_local_name(name):
         raise EngineError(
             "Volume name %r is not valid for the local driver: it must start with a letter or "
@@ -64,6 +83,7 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
             % name,
             volume_name=name,
         )
+    _refuse_if_migrating(engine, name)
     current = engine.volume(name)
     if current is None:
         wanted = _planned(name, driver, stringify_options(driver_opts) or {}, stringify_options(labels) or {})
@@ -80,8 +100,8 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
         raise VolumeConflict(
             "Volume %s exists with other settings than requested: %s. Docker cannot change a "
             "volume's driver, options or labels in place. Either change the task to match the "
-            "volume, or set recreate: if_empty to recreate it when it holds no data, or move "
-            "its data to a new volume (back it up, create the new volume, restore into it)."
+            "volume, or set recreate: if_empty to recreate it when it holds no data, or "
+            "recreate: migrate to recreate it and carry its data over."
             % (name, summary),
             volume_name=name,
             differences=differences,
@@ -89,11 +109,11 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
 
     _refuse_if_used(engine, name, "it can be recreated")
     usage = engine.usage(name)
-    if not usage["empty"]:
+    if not usage["empty"] and recreate != "migrate":
         raise VolumeNotEmpty(
             "Volume %s differs from the request (%s) but holds %s (%s), so it is "
-            "not recreated: that would destroy its data. Back it up with "
-            "persist.docker.volume_backup, recreate it, and restore the data, or change the "
+            "not recreated: that would destroy its data. Set recreate: migrate to recreate it "
+            "and carry its data over (copied aside, verified, copied back), or change the "
             "task to match the volume. Nothing was changed."
             % (name, summary, counted(usage["entries"], "entry", "entries"), counted(usage["bytes"], "byte")),
             volume_name=name,
@@ -108,6 +128,16 @@ def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mo
     new_labels = dict(current["labels"])
     new_labels.update(stringify_options(labels) or {})
     wanted = _planned(name, driver, new_opts, new_labels)
+    if not usage["empty"]:
+        action = (
+            "migrate volume %s (%s): copy its %s aside into a temporary volume, recreate it, copy "
+            "them back and verify them, remove the temporary volume"
+            % (name, summary, counted(usage["entries"], "entry", "entries"))
+        )
+        if check_mode:
+            return _result(True, [action], current, wanted, differences=differences, usage=usage)
+        migration = migrate(engine, current, driver, new_opts, new_labels)
+        return _result(True, [action], current, engine.volume(name), differences=differences, usage=usage, migration=migration)
     action = "recreate empty volume %s (%s)" % (name, summary)
     after = wanted if check_mode else _recreate(engine, current, driver, new_opts, new_labels)
     return _result(True, [action], current, after, differences=differences, usage=usage)

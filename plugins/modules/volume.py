@@ -14,7 +14,8 @@ description:
     an existing one matches.
   - Docker cannot change a volume's driver, options or labels in place. When an existing volume
     differs from the request, the task fails and lists each difference, unless
-    O(recreate=if_empty) allows recreating it and it holds no data.
+    O(recreate=if_empty) allows recreating it and it holds no data, or O(recreate=migrate) allows
+    recreating it with its data carried over.
   - Removes a volume only when no container (running or stopped) references it, and only when it
     is empty unless O(force=true).
 author:
@@ -29,6 +30,9 @@ attributes:
     details:
       - Emptiness checks run in a read-only helper container in check mode too, so the
         prediction of V(changed) and of failures is exact.
+      - With O(recreate=migrate), check mode predicts the migration (and refuses what the real run
+        refuses before copying) but cannot know whether the engine accepts the new settings, or
+        whether every entry passes the copy's safety rules.
   diff_mode:
     support: full
     details:
@@ -79,8 +83,29 @@ options:
       - V(if_empty) removes and recreates the volume when no container references it and it holds
         no entries; otherwise it fails and says how much data it holds. Labels the volume had
         beyond O(labels) are kept; unset O(driver_opts) are kept when the driver stays the same.
+      - V(migrate) does what V(if_empty) does, and recreates a volume that holds data too, without
+        losing it. The data is copied aside into a temporary volume of the C(local) driver, named
+        C(<name>-persist-migrate-<random hex>) and labelled C(persist.docker.migrate=<name>) and with
+        its owner, through the same staged and verified pipeline as M(persist.docker.volume_copy).
+        The copy is verified against the volume's tree digest. Then the volume is removed and
+        created with the new settings, the data is copied back and verified against the original
+        tree digest, and only then is the temporary volume removed. The engine's local disk needs
+        room for one more copy of the data.
+      - If the engine refuses the new settings, the volume is created again with its previous
+        settings, its data copied back and verified, and the task fails with the engine's reason.
+      - A failure after the data was copied aside leaves the data, verified, in the temporary
+        volume; the error names it and says how to copy it back. While such a temporary volume
+        exists, this module refuses to create, confirm or recreate the volume (a run killed during
+        a migration is noticed this way).
+      - A migration refuses volumes whose entries break the safety rules of
+        M(persist.docker.volume_restore) other than those that C(allow_special) lifts (device
+        nodes, FIFOs and setuid/setgid files are carried over), for example a
+        symlink whose relative target leaves the volume. The root directory's own extended
+        attributes and ACLs are not carried over.
+      - It takes the engine-side lock of the volume (and of the temporary volume) for the whole
+        migration, like a backup or restore would, waiting up to 300 seconds for another run.
     type: str
-    choices: [never, if_empty]
+    choices: [never, if_empty, migrate]
     default: never
   force:
     description:
@@ -114,6 +139,14 @@ EXAMPLES = r"""
     labels:
       tier: scratch
     recreate: if_empty
+
+- name: Change the labels of a volume that holds data, carrying the data over
+  persist.docker.volume:
+    name: pgdata
+    labels:
+      persist.backup: "true"
+      tier: gold
+    recreate: migrate
 
 - name: Remove a volume only if nothing uses it and it is empty
   persist.docker.volume:
@@ -225,6 +258,31 @@ containers:
   returned: on that failure
   type: list
   elements: dict
+migration:
+  description: What O(recreate=migrate) did with a volume that held data.
+  returned: when a volume with data was migrated (not in check mode)
+  type: dict
+  contains:
+    aside_volume:
+      description: The temporary volume the data was copied into (removed at the end).
+      type: str
+      sample: pgdata-persist-migrate-1a2b3c4d
+    tree_digest:
+      description: Tree digest of the data before the migration; the migrated volume was verified against it.
+      type: str
+    entries:
+      description: Entries carried over.
+      type: int
+    bytes:
+      description: Logical bytes of the regular files carried over.
+      type: int
+    duration_seconds:
+      description: Time the migration took.
+      type: float
+aside_volume:
+  description: On a failed migration, the temporary volume that holds the data.
+  returned: on that failure
+  type: str
 reaped_helpers:
   description: Ids of helper containers abandoned by earlier killed runs that this task removed.
   returned: when there were any
@@ -247,7 +305,7 @@ def main():
             driver=dict(type="str", default="local"),
             driver_opts=dict(type="dict", aliases=["options"]),
             labels=dict(type="dict"),
-            recreate=dict(type="str", default="never", choices=["never", "if_empty"]),
+            recreate=dict(type="str", default="never", choices=["never", "if_empty", "migrate"]),
             force=dict(type="bool", default=False),
         ),
         uses_helpers=True,
