@@ -26,7 +26,7 @@ def test_unknown_option_is_rejected_by_name(run_module, engine, module):
     "option, value, allowed",
     [
         ("state", "gone", "present, absent"),
-        ("recreate", "always", "never, if_empty"),
+        ("recreate", "always", "never, if_empty, migrate"),
         ("helper_pull", "sometimes", "missing, always, never"),
     ],
 )
