@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -173,23 +172,10 @@ def timed(argv, is_worker, env=None, extra_roots=None, timeout=1800):
     )
 
 
-def ansible_environment():
-    """The environment of a user's ``ansible`` ad-hoc run (as tests/integration/adhoc_process)."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_STDOUT_CALLBACK="minimal",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="0",
-        ANSIBLE_HOST_KEY_CHECKING="0",
-        ANSIBLE_PYTHON_INTERPRETER=os.environ.get("ANSIBLE_PYTHON_INTERPRETER", sys.executable),
-    )
-    return env
-
-
 def run_module(module, args):
     """``ansible localhost -c local -m persist.docker.MODULE -a JSON``, timed as a whole, with
     the module process's peak RSS; returns (Measurement, result dict)."""
-    measured = timed(adhoc_process.command(module, args), module_process(module), env=ansible_environment())
+    measured = timed(adhoc_process.command(module, args), module_process(module), env=adhoc_process.ansible_environment())
     try:
         result = adhoc_process.parse(measured.stdout, measured.stderr)
     except (AssertionError, ValueError):

@@ -23,7 +23,8 @@ import sys
 import time
 
 
-def _environment():
+def ansible_environment():
+    """The environment of a user's ansible ad-hoc run: minimal output, no colours."""
     env = dict(os.environ)
     env.update(
         ANSIBLE_STDOUT_CALLBACK="minimal",
@@ -49,7 +50,7 @@ def command(module, args, check=False):
 def start(module, args):
     """Start the module in the background; returns the Popen (see ``kill_tree``)."""
     return subprocess.Popen(
-        command(module, args), env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        command(module, args), env=ansible_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
     )
 
@@ -100,7 +101,7 @@ def kill_tree(process):
 
 def run(module, args, timeout=300):
     """Run the module to its end; returns its result dict (``failed`` set on failure)."""
-    done = subprocess.run(command(module, args), env=_environment(), capture_output=True, timeout=timeout, check=False)
+    done = subprocess.run(command(module, args), env=ansible_environment(), capture_output=True, timeout=timeout, check=False)
     return parse(done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
 
 

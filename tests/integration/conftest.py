@@ -357,3 +357,19 @@ def this_host():
 def session_label():
     """A label key that only this session's volumes carry."""
     return SESSION_LABEL
+
+
+@pytest.fixture
+def second_engine(docker_client):
+    """A dockerd of the test's own (see second_engine.SecondEngine) with the helper image,
+    loaded from the main engine as an offline site gets it; stopped and removed afterwards.
+    Yields (SecondEngine, its SDK client)."""
+    from second_engine import HELPER_IMAGE, SecondEngine, load_images
+
+    engine = SecondEngine()
+    try:
+        client = engine.start()
+        load_images(docker_client, client, HELPER_IMAGE)
+        yield engine, client
+    finally:
+        engine.remove()

@@ -15,24 +15,10 @@ from __future__ import annotations
 import os
 import secrets
 
-import pytest
-
 import adhoc_process
-from second_engine import HELPER_IMAGE, SecondEngine, load_images
+from second_engine import HELPER_IMAGE
 
 WRITER = ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i >> /data/log; sleep 0.01; done"]
-
-
-@pytest.fixture
-def second_engine(docker_client):
-    engine = SecondEngine()
-    try:
-        client = engine.start()
-        # The helper image, as an offline site gets it: saved from one engine, loaded into the other.
-        load_images(docker_client, client, HELPER_IMAGE)
-        yield engine, client
-    finally:
-        engine.remove()
 
 
 def test_daemon_stopped_mid_backup_fails_clearly_and_the_next_run_restarts_its_containers(second_engine, backup_dir):

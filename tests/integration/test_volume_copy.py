@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from second_engine import HELPER_IMAGE, SecondEngine, load_images
 from test_fidelity import _assert_root_kept, _assert_sparse_kept, _build, _kitchen_sink, trees
 from volume_trees import capture, differences, reserved_leftovers, seed_target, snapshot, write_file
 
@@ -337,17 +336,6 @@ def test_allow_special_copies_a_fifo(run_module, engine):
 
 
 # -- across engines -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def second_engine(docker_client):
-    engine = SecondEngine()
-    try:
-        client = engine.start()
-        load_images(docker_client, client, HELPER_IMAGE)
-        yield engine, client
-    finally:
-        engine.remove()
 
 
 def test_copy_to_another_engine_keeps_every_attribute_check_real_again(run_module, engine, second_engine):
