@@ -126,3 +126,19 @@ def write_backup(directory, stem, members, template, compression="zstd"):
     metadata = dict(copy.deepcopy(template), compression=compression)
     write_sidecar(path, describe(metadata, path, data))
     return path
+
+
+def flip_middle_byte(path):
+    """Corrupt a file in place: one bit of its middle byte flipped."""
+    with open(path, "r+b") as handle:
+        middle = os.path.getsize(path) // 2
+        handle.seek(middle)
+        byte = handle.read(1)[0]
+        handle.seek(middle)
+        handle.write(bytes([byte ^ 0x10]))
+
+
+def truncate(path):
+    """Cut a file in place to two thirds of its size."""
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) * 2 // 3)

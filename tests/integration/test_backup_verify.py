@@ -100,20 +100,6 @@ def test_good_archive_passes_every_read_check_in_check_mode_and_for_real_without
         assert verdict["entries"] == 22
 
 
-def _flip_middle_byte(path):
-    with open(path, "r+b") as handle:
-        middle = os.path.getsize(path) // 2
-        handle.seek(middle)
-        byte = handle.read(1)[0]
-        handle.seek(middle)
-        handle.write(bytes([byte ^ 0x10]))
-
-
-def _truncate(path):
-    with open(path, "r+b") as handle:
-        handle.truncate(os.path.getsize(path) * 2 // 3)
-
-
 def _wrong_sha256(path):
     _edit_sidecar(path, archive__sha256="0" * 64)
 
@@ -125,8 +111,8 @@ def _wrong_tree_digest(path):
 # (id, how the copy is spoiled, alternatives the reason must contain, the check that fails)
 CORRUPTIONS = [
     # A flipped byte in zstd data breaks decompression (read) or, if it decodes, the sha256.
-    ("flipped-byte-in-the-middle", _flip_middle_byte, "is corrupt or truncated|does not match its sidecar", "tree_digest|sha256"),
-    ("truncated-file", _truncate, "the archive is damaged: archive is", "sha256"),
+    ("flipped-byte-in-the-middle", crafted.flip_middle_byte, "is corrupt or truncated|does not match its sidecar", "tree_digest|sha256"),
+    ("truncated-file", crafted.truncate, "the archive is damaged: archive is", "sha256"),
     ("sidecar-sha256-edited", _wrong_sha256, "does not match its sidecar (sha256 ", "sha256"),
     ("sidecar-tree-digest-edited", _wrong_tree_digest, "passes its checksum but its tree digest differs from the sidecar's", "tree_digest"),
 ]
@@ -195,7 +181,7 @@ def _directory_of_two_volumes(reference, directory):
     good = _copy(reference, directory)
     damaged = _copy(reference, directory, "%s-20991230T000000Z.tar.zst" % volume)
     _edit_sidecar(damaged, created="2099-12-30T00:00:00Z")
-    _truncate(damaged)
+    crafted.truncate(damaged)
     incomplete = _copy(reference, directory, "%s-20991231T000000Z.tar.zst" % volume)
     os.unlink(incomplete + ".json")
     other_volume = volume + "-other"

@@ -30,20 +30,6 @@ def reference(module_engine, module_backup_dir):
     return result["archive"]["path"]
 
 
-def _flip_middle_bit(path):
-    with open(path, "r+b") as handle:
-        middle = os.path.getsize(path) // 2
-        handle.seek(middle)
-        byte = handle.read(1)[0]
-        handle.seek(middle)
-        handle.write(bytes([byte ^ 0x10]))
-
-
-def _truncate(path):
-    with open(path, "r+b") as handle:
-        handle.truncate(os.path.getsize(path) * 2 // 3)
-
-
 def _append_junk(path):
     with open(path, "ab") as handle:
         handle.write(b"junk after the archive" * 10)
@@ -69,10 +55,10 @@ def _wrong_tree_digest(path):
 
 # (id, how the copy is spoiled, words the refusal must contain)
 CASES = [
-    ("flipped-bit", [_flip_middle_bit], ["does not match its sidecar|is corrupt or truncated"]),
-    ("flipped-bit-sidecar-resigned", [_flip_middle_bit, _resign], ["is corrupt or truncated|tree digest differs from the sidecar"]),
-    ("truncated", [_truncate], ["cannot be restored: archive is", "bytes, its sidecar says"]),
-    ("truncated-sidecar-resigned", [_truncate, _resign], ["is corrupt or truncated"]),
+    ("flipped-bit", [crafted.flip_middle_byte], ["does not match its sidecar|is corrupt or truncated"]),
+    ("flipped-bit-sidecar-resigned", [crafted.flip_middle_byte, _resign], ["is corrupt or truncated|tree digest differs from the sidecar"]),
+    ("truncated", [crafted.truncate], ["cannot be restored: archive is", "bytes, its sidecar says"]),
+    ("truncated-sidecar-resigned", [crafted.truncate, _resign], ["is corrupt or truncated"]),
     ("junk-appended", [_append_junk], ["cannot be restored: archive is", "bytes, its sidecar says"]),
     ("junk-appended-sidecar-resigned", [_append_junk, _resign], ["is corrupt or truncated"]),
     ("sidecar-sha256-wrong", [_wrong_sha256], ["does not match its sidecar"]),
