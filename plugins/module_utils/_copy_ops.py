@@ -6,17 +6,21 @@
 """The volume_copy operation (volume -> volume, on one engine or across two) and the data
 moves of the volume module's ``recreate: migrate``.
 
-One pipeline with backup and restore. A read-only helper on the source's engine streams the
-source with the backup's GNU tar command; this process parses every chunk as it passes (the
-restore's safety rules and the tree digest) and only then forwards it to a helper on the
-destination's engine, which extracts it into a staging tree inside the destination (the
-restore's ``stage_and_swap``). A member that breaks a rule stops the stream before its header
-reaches the destination. Only a complete stream is swapped in, under the restore's journal.
-Then the destination is read back and must give the source's tree (the root directory's own
-xattrs apart: the swap cannot carry them, see _copy_rules).
+One pipeline with backup and restore. GNU tar streams the source with the backup's command;
+this process parses every chunk as it passes (the restore's safety rules and the tree digest).
 
-The same code serves one engine and two: the bytes always pass through this process, so the
-destination may be another engine (a host-to-host migration) with no temporary file.
+* On one engine, one helper mounts both volumes, and tee hands the stream both to this
+  process and to tar extracting into a staging tree inside the destination. The staged tree
+  must then read back, inside the helper, as the very bytes the source reads as (see
+  _tar_commands.copy_command). The data leaves the engine once instead of three times.
+* Across engines, this process forwards each chunk, once parsed, to a helper on the
+  destination's engine, which extracts it into the staging tree: a member that breaks a rule
+  stops the stream before its header reaches the destination, and there is no temporary file.
+  Then the destination is read back and must give the source's tree (the root directory's own
+  xattrs apart: the swap cannot carry them, see _copy_rules).
+
+Either way only a complete, checked staging tree is swapped in, under the restore's journal
+(the restore's ``stage_and_swap``).
 """
 
 from __future__ import annotations
@@ -38,16 +42,25 @@ from ansible_collections.persist.docker.plugins.module_utils._copy_rules import 
     MIGRATE_LABEL,
     ComparableDigest,
     aside_name,
+    comparable,
     comparable_records,
     destination_settings,
     shared_storage,
 )
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
-from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, PersistError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, HelperError, PersistError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, HelperRunner, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
 from ansible_collections.persist.docker.plugins.module_utils._restore_ops import _recover, stage_and_swap
-from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, tar_create_command
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
+    COPY_DIFFERS,
+    SOURCE_MOUNT,
+    VOLUME_MOUNT,
+    copy_command,
+    extract_command,
+    staged_tree_command,
+    tar_create_command,
+)
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder, TreeDigest
@@ -76,15 +89,22 @@ def _read_volume(engine, volume):
 
 
 class _CheckedStream:
-    """The tar stream of ``volume`` from a read-only helper. Iterating yields its chunks, each
-    parsed first: the safety rules (UnsafeMember), the tree digest (``digest``, with entries
-    and bytes) and the comparable digest (``comparable``). ``size`` counts the tar bytes."""
+    """A tar stream (``chunks``). Iterating yields its chunks, each parsed first: the safety
+    rules (UnsafeMember), the tree digest (``digest``, with entries and bytes) and the
+    comparable digest (``comparable``); ``observe(path, record)`` is called for each entry.
+    ``size`` counts the tar bytes."""
 
-    def __init__(self, engine, volume, allow_special):
+    def __init__(self, chunks, allow_special, observe=None):
         self.comparable = ComparableDigest()
-        self.digest = TreeDigest(SafetyChecker(allow_special), on_record=self.comparable.add)
+
+        def on_record(path, record):
+            self.comparable.add(path, record)
+            if observe is not None:
+                observe(path, record)
+
+        self.digest = TreeDigest(SafetyChecker(allow_special), on_record=on_record)
         self.size = 0
-        self._chunks = _read_volume(engine, volume)
+        self._chunks = chunks
 
     def __iter__(self):
         parser = TarParser(self.digest)
@@ -151,16 +171,91 @@ def _reading(source, consequence=None):
 # -- the data move, shared by volume_copy and migrate ---------------------------------------
 
 
-def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, before_commit):
-    """Stream ``source`` into a staging tree of ``dest`` and swap it in; returns the stream
-    (digests, counts). Before the swap a failure leaves ``dest``'s entries as they were."""
-    stream = _CheckedStream(engine, source, allow_special)
+def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, before_commit, observe=None, check_staged=None):
+    """Stream ``source`` through this process into a staging tree of ``dest`` on another
+    engine and swap it in; returns the stream (digests, counts). Before the swap a failure
+    leaves ``dest``'s entries as they were."""
+    stream = _CheckedStream(_read_volume(engine, source), allow_special, observe)
+
+    def stage(token):
+        what = "copying volume %s into volume %s" % (source, dest)
+        dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what)
+
     try:
         with _reading(source, "Nothing was changed in volume %s." % dest):
-            stage_and_swap(dest_engine, dest, stream, mode, before_commit, "copying volume %s into volume %s" % (source, dest))
+            stage_and_swap(dest_engine, dest, stage, mode, before_commit, check_staged)
     finally:
         stream.close()
     return stream
+
+
+def _copy_and_swap(engine, source, dest, mode, allow_special, before_commit, observe=None, check_staged=None):
+    """Copy ``source`` into a staging tree of ``dest`` on the same engine, inside one helper
+    (see _tar_commands.copy_command), and swap it in; returns the stream this process read
+    (digests, counts). The helper's tar stream passes through the safety rules and the
+    digest here while the helper extracts it; the staged tree must then read back as the
+    source, byte for byte. Before the swap a failure leaves ``dest``'s entries as they were."""
+    streams = []
+
+    def stage(token):
+        chunks = engine.helpers.stream_output(
+            copy_command(token), {source: SOURCE_MOUNT, dest: VOLUME_MOUNT},
+            "copying volume %s into volume %s" % (source, dest), writes=dest)
+        stream = _CheckedStream(chunks, allow_special, observe)
+        streams.append(stream)
+        try:
+            for _chunk in stream:
+                pass
+        except HelperError as exc:
+            if exc.details.get("exit_code") != COPY_DIFFERS:
+                exc.msg = "%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), dest)
+                raise
+            with _reading(source):
+                differences = _compare_staged(engine, source, dest, token)
+            raise _not_as_copied(source, dest, differences, "replace", staged=True)
+        finally:
+            stream.close()
+
+    with _reading(source, "Nothing was changed in volume %s." % dest):
+        stage_and_swap(engine, dest, stage, mode, before_commit, check_staged)
+    return streams[0]
+
+
+def _compare_staged(engine, source, dest, token):
+    """How the staged tree ``token`` inside ``dest`` differs from ``source`` as it is now."""
+    differences = TreeDifferences()
+    with closing(_read_volume(engine, source)) as chunks:
+        what = "reading the staged copy in volume %s" % dest
+        with closing(engine.helpers.stream_output(staged_tree_command(token), {dest: VOLUME_MOUNT}, what)) as staged:
+            compare(comparable_records(RecordStream(chunks)), comparable_records(RecordStream(staged)), differences)
+    return differences
+
+
+def _not_as_copied(source, dest, differences, mode, staged):
+    """The CopyError for a copy that does not read back as the source (``staged``: before the
+    swap, nothing changed; else after it)."""
+    view = differences.as_dict(mode)
+    copy_name = "the staged copy" if staged else dest
+    kinds = (("added", "missing from %s" % copy_name), ("changed", "different"), ("removed", "only in %s" % copy_name))
+    found = "; ".join(
+        "%s %s (%s)" % (counted(view[kind], "entry", "entries"), words, ", ".join(view[kind + "_paths"][:5]))
+        for kind, words in kinds if view[kind]
+    ) or "they differ only in the root directory's attributes"
+    if staged:
+        opening = (
+            "Volume %s was not copied into volume %s: the staged copy does not read back as the source; "
+            "compared with %s as it is now: %s." % (source, dest, source, found))
+        ending = "Nothing was changed in volume %s; check the containers that use volume %s, then run the task again." % (dest, source)
+    else:
+        opening = (
+            "Volume %s was copied into volume %s, but reading %s back does not give the tree that was "
+            "copied; compared with %s as it is now: %s." % (source, dest, dest, source, found))
+        ending = "Volume %s was not changed; inspect volume %s, then run the task again." % (source, dest)
+    return CopyError(
+        "%s A container may have written to one of them during the copy (containers: ignore), or the "
+        "destination's storage does not keep every attribute. %s" % (opening, ending),
+        volume_name=dest, differences=view,
+    )
 
 
 def _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special):
@@ -177,33 +272,32 @@ def _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
             differences, _source_digest, digest = _compare(engine, source, dest_engine, dest, allow_special)
         if not differences.would_change("merge"):
             return digest
-    view = differences.as_dict(mode)
-    kinds = (("added", "missing from %s" % dest), ("changed", "different"), ("removed", "only in %s" % dest))
-    found = "; ".join(
-        "%s %s (%s)" % (counted(view[kind], "entry", "entries"), words, ", ".join(view[kind + "_paths"][:5]))
-        for kind, words in kinds if view[kind]
-    ) or "they differ only in the root directory's attributes"
-    raise CopyError(
-        "Volume %s was copied into volume %s, but reading %s back does not give the tree that was "
-        "copied; compared with %s as it is now: %s. A container may have written to one of them "
-        "during the copy (containers: ignore), or the destination's storage does not keep every "
-        "attribute. Volume %s was not changed; inspect volume %s, then run the task again."
-        % (source, dest, dest, source, found, source, dest),
-        volume_name=dest, differences=view,
-    )
+    raise _not_as_copied(source, dest, differences, mode, staged=False)
 
 
-def copy_between(engine, source, dest_engine, dest, mode, allow_special, before_commit):
+def copy_between(engine, source, dest_engine, dest, mode, allow_special, before_commit, observe=None, check_staged=None):
     """Copy volume ``source`` (of ``engine``) into the existing volume ``dest`` (of
     ``dest_engine``, possibly the same engine), staged, swapped and verified.
 
+    On one engine one helper copies and the staged tree is verified against the source before
+    the swap (and, in mode merge, ``dest`` read back after it); across engines the stream
+    passes through this process and ``dest`` is read back after the swap. ``observe(path,
+    record)`` sees every entry of the source as it is copied; ``check_staged()`` is called
+    before the swap and may raise to leave ``dest`` as it was.
+
     Returns ``tree_digest`` (source and dest), ``comparable_digest`` (the source's, see
     _copy_rules), ``entries`` and ``bytes`` of the source's tree and ``streamed_bytes`` (tar).
-    Raises CopyError for a source entry that breaks a safety rule (nothing changed in
-    ``dest``) and when ``dest`` read back differs (the copy was swapped in).
+    Raises CopyError for a source entry that breaks a safety rule and for a staged tree that
+    differs from the source (nothing changed in ``dest``), and when ``dest`` read back
+    differs (the copy was swapped in).
     """
-    stream = _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, before_commit)
-    dest_digest = _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
+    if dest_engine is engine:
+        stream = _copy_and_swap(engine, source, dest, mode, allow_special, before_commit, observe, check_staged)
+        verified = stream.digest if mode == "replace" else None
+    else:
+        stream = _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, before_commit, observe, check_staged)
+        verified = None
+    dest_digest = verified or _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
     return dict(
         tree_digest=dict(source=stream.digest.hexdigest(), dest=dest_digest.hexdigest()),
         comparable_digest=stream.comparable.hexdigest(),
@@ -364,7 +458,9 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
 
     started = time.time()
     compare_dest = current is not None and when == "different" and not (check_mode and result["finished_interrupted"])
-    if compare_dest or check_mode:
+    empty_root = _root_of_empty(dest_engine, dest) if compare_dest and not check_mode else None
+    differences = TreeDifferences()
+    if (compare_dest and empty_root is None) or check_mode:
         # Check mode reads the source through the safety rules too, so that it predicts a refusal.
         with _reading(source, "Nothing was changed in volume %s." % dest):
             differences, source_digest, dest_digest = _compare(
@@ -373,16 +469,8 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
             tree_digest=dict(source=source_digest.hexdigest(), dest=dest_digest.hexdigest() if dest_digest else None),
             entries=source_digest.entries, bytes=source_digest.bytes,
         )
-        if compare_dest:
-            result["differences"] = differences.as_dict(mode)
-            result["diff"] = {"prepared": differences.prepared(mode)}
-            if not differences.would_change(mode):
-                result["skipped_reason"] = (
-                    "volume %s already equals volume %s" % (dest, source) if mode == "replace"
-                    else "volume %s already holds every entry of volume %s as it is there" % (dest, source)
-                )
-                result["changed"] = len(result["actions"]) > planned
-                return result
+        if compare_dest and not _note_differences(result, differences, mode, source, dest, planned):
+            return result
 
     if current is None:
         result["actions"].append("create volume %s with driver %s and %s" % (dest, settings[0], settings[3]))
@@ -400,21 +488,70 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
         for guard in guards:
             guard.before_commit()
 
+    observe = check_staged = None
+    if empty_root is not None:
+        observe, check_staged = _noting_differences(result, differences, empty_root, mode, source, dest, planned)
+
     try:
-        stream = _stream_and_swap(engine, source, dest_engine, dest, mode, params["allow_special"], before_commit)
+        copied = copy_between(engine, source, dest_engine, dest, mode, params["allow_special"], before_commit, observe, check_staged)
+    except _NothingToCopy:
+        result["actions"].pop()
+        return result
     except BaseException:
         if result["created"]:
             # Created by this run for a copy that never happened: it holds nothing.
             _remove_quietly(dest_engine, dest)
         raise
-    dest_digest = _verify_copy(engine, source, dest_engine, dest, mode, stream, params["allow_special"])
-    result.update(
-        verified=True,
-        tree_digest=dict(source=stream.digest.hexdigest(), dest=dest_digest.hexdigest()),
-        entries=stream.digest.entries, bytes=stream.digest.bytes, streamed_bytes=stream.size,
-        duration_seconds=round(time.time() - started, 3),
-    )
+    result.update(copied, verified=True, duration_seconds=round(time.time() - started, 3))
+    del result["comparable_digest"]
     return result
+
+
+def _noting_differences(result, differences, empty_root, mode, source, dest, planned):
+    """(observe, check_staged) for a copy into an empty dest, whose differences are the
+    source's entries: noted as they are copied, and checked before the swap."""
+
+    def observe(path, record):
+        if path:
+            differences.note("added", path)
+        elif comparable(path, record) != comparable(path, empty_root):
+            differences.note("changed", path)
+
+    def check_staged():
+        if not _note_differences(result, differences, mode, source, dest, planned):
+            raise _NothingToCopy()
+
+    return observe, check_staged
+
+
+class _NothingToCopy(Exception):
+    """The staged copy would change nothing: it is discarded, not swapped in."""
+
+
+def _root_of_empty(engine, volume):
+    """The tree-digest record of the root of ``volume`` when it holds no entry, else None
+    (reads no further than its second entry)."""
+    with closing(_read_volume(engine, volume)) as chunks:
+        records = iter(RecordStream(chunks))
+        root = next(records, None)
+        if root is None or next(records, None) is not None:
+            return None
+    return root[1]
+
+
+def _note_differences(result, differences, mode, source, dest, planned):
+    """Put ``differences`` into ``result``; True when the copy would change ``dest``, else
+    the result says why it is skipped."""
+    result["differences"] = differences.as_dict(mode)
+    result["diff"] = {"prepared": differences.prepared(mode)}
+    if differences.would_change(mode):
+        return True
+    result["skipped_reason"] = (
+        "volume %s already equals volume %s" % (dest, source) if mode == "replace"
+        else "volume %s already holds every entry of volume %s as it is there" % (dest, source)
+    )
+    result["changed"] = len(result["actions"]) > planned
+    return False
 
 
 # -- recreate: migrate -----------------------------------------------------------------------

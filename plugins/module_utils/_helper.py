@@ -170,14 +170,17 @@ class HelperRunner:
             or default
         )
 
-    def stream_output(self, command, volumes, what):
+    def stream_output(self, command, volumes, what, writes=None):
         """Run ``command`` with ``volumes`` ({name: path}) mounted read-only; yield its stdout.
 
         ``what`` says in error messages what the helper was doing. The container is removed
         when the generator ends or is closed. Raises HelperError when the command exits
-        non-zero (with the tail of its stderr) or the stream breaks off.
+        non-zero (with the tail of its stderr and its ``exit_code``) or the stream breaks off.
+        With ``writes`` (one of the volumes), that volume is mounted read-write and the helper
+        has the rights of run_with_input's; the others stay read-only.
         """
-        run = self._start(command, volumes, what, writable=False)
+        read_only = [name for name in volumes if name != writes]
+        run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only)
         try:
             yield from run.output()
             run.finish()
@@ -213,9 +216,9 @@ class HelperRunner:
         """
         return self._start(["cat"], {}, what, writable=False, stdin=True, name=name, labels=labels)
 
-    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None):
+    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=()):
         self.prepare()
-        container_id = self._create(command, volumes, what, writable, stdin, name, labels)
+        container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only)
         run = _HelperRun(self.client, container_id, what)
         try:
             run.attach(stdin)
@@ -228,9 +231,9 @@ class HelperRunner:
             raise
         return run
 
-    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None):
+    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=()):
         mounts = [
-            Mount(target=path, source=name, type="volume", read_only=not writable, no_copy=True)
+            Mount(target=path, source=name, type="volume", read_only=not writable or name in read_only, no_copy=True)
             for name, path in sorted(volumes.items())
         ]
         capabilities = WRITER_CAPABILITIES if writable else READER_CAPABILITIES
@@ -322,7 +325,7 @@ class _HelperRun:
             stderr = self.stderr_tail.decode("utf-8", "replace").strip()
             raise HelperError(
                 "The helper container failed (exit code %s) while %s: %s" % (exit_code, self.what, stderr or "no error output"),
-                helper_stderr=stderr,
+                helper_stderr=stderr, exit_code=exit_code,
             )
 
     def _exit_detail(self):

@@ -227,28 +227,32 @@ def _extract_and_swap(engine, entry, target, mode, before_commit):
                 archive=path,
             )
 
+    def extract(token):
+        what = "extracting %s into volume %s" % (path, target)
+        engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, stream, what)
+
     try:
-        stage_and_swap(engine, target, stream, mode, before_commit, "extracting %s into volume %s" % (path, target), unchanged_since_verified)
+        stage_and_swap(engine, target, extract, mode, before_commit, unchanged_since_verified)
     except ArchiveCorrupt as exc:
         raise RestoreError("The archive %s became unreadable during the restore: %s. The target volume was not changed." % (path, exc), archive=path)
 
 
-def stage_and_swap(engine, target, chunks, mode, before_commit, what, check_staged=None):
-    """Extract the tar stream ``chunks`` into a staging tree inside volume ``target``, call
-    ``check_staged()`` (may raise) and ``before_commit()``, then swap the staged tree in
-    (``mode`` replace or merge) under the journal. Any failure before the swap removes the
-    staging tree and leaves the volume's entries as they were; shared by restore and copy."""
-    volumes = {target: VOLUME_MOUNT}
+def stage_and_swap(engine, target, stage, mode, before_commit, check_staged=None):
+    """Call ``stage(token)``, which fills the staging tree ``.persist-staging-TOKEN`` inside
+    volume ``target``, then ``check_staged()`` (may raise) and ``before_commit()``, then swap
+    the staged tree in (``mode`` replace or merge) under the journal. Any failure before the
+    swap removes the staging tree and leaves the volume's entries as they were; shared by
+    restore and copy."""
     token = binascii.hexlify(os.urandom(6)).decode("ascii")
     try:
-        engine.helpers.run_with_input(extract_command(token), volumes, chunks, what)
+        stage(token)
         if check_staged is not None:
             check_staged()
         before_commit()
     except BaseException:
         _discard_staging(engine, target)
         raise
-    engine.helpers.run_with_input(swap_command(token, mode), volumes, [], "swapping the staged tree into volume %s" % target)
+    engine.helpers.run_with_input(swap_command(token, mode), {target: VOLUME_MOUNT}, [], "swapping the staged tree into volume %s" % target)
 
 
 def _discard_staging(engine, target):

@@ -11,10 +11,14 @@ streamed the same way and give the same tree digest for the same tree.
 
 from __future__ import annotations
 
+import shlex
+
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import RESERVED_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._usage import FIND_FORMAT
 
 VOLUME_MOUNT = "/volume"
+# Where a copy's helper mounts the source volume (read-only) beside the destination.
+SOURCE_MOUNT = "/source"
 # The swap journal at the volume root (see _SWAP_SCRIPT).
 JOURNAL_NAME = ".persist-journal"
 RESERVED_PATTERN = "./" + RESERVED_PREFIX.decode("ascii") + "*"
@@ -30,16 +34,19 @@ TAR_CREATE = [
 ]
 
 
+def _tar_create_options(excludes):
+    command = list(TAR_CREATE) + ["--anchored", "--exclude=" + RESERVED_PATTERN, "--no-anchored"]
+    command.extend("--exclude=" + pattern for pattern in excludes)
+    return command
+
+
 def tar_create_command(excludes=()):
     """Stream the whole volume mounted at VOLUME_MOUNT as a tar archive on stdout.
 
     ``excludes`` are GNU tar ``--exclude`` patterns, matched against member names such as
     ``./cache/tmp``. Reserved staging names at the root are always left out.
     """
-    command = list(TAR_CREATE) + ["--anchored", "--exclude=" + RESERVED_PATTERN, "--no-anchored"]
-    command.extend("--exclude=" + pattern for pattern in excludes)
-    command.extend(["--directory=" + VOLUME_MOUNT, "."])
-    return command
+    return _tar_create_options(excludes) + ["--directory=" + VOLUME_MOUNT, "."]
 
 
 # One NUL-terminated record per entry: relative path, then type, mode, owner, size, mtime,
@@ -69,17 +76,61 @@ def usage_command(include_reserved=True):
 # Extraction into a fresh staging directory inside the target volume. tar's messages go to
 # a file (a helper's stdin is being written; output it cannot get rid of would stall it) and
 # only their tail is shown on failure.
+_TAR_EXTRACT = (
+    "tar --extract --numeric-owner --same-owner --same-permissions --xattrs "
+    "--xattrs-include='*' --acls"
+)
 _EXTRACT_SCRIPT = r"""
 set -eu
 cd /volume
 staging=.persist-staging-$1
 mkdir -m 700 "$staging"
-if ! tar --extract --file=- --directory="$staging" --numeric-owner --same-owner \
-        --same-permissions --xattrs --xattrs-include='*' --acls 2>/tmp/tar.log; then
+if ! EXTRACT --file=- --directory="$staging" 2>/tmp/tar.log; then
     tail -c 3000 /tmp/tar.log >&2
     exit 1
 fi
+""".replace("EXTRACT", _TAR_EXTRACT)
+
+# A copy on one engine, in one helper that mounts the source read-only at /source
+# (SOURCE_MOUNT) and the destination at /volume. GNU tar streams the source with a backup's
+# options (the script's arguments after the token); tee hands that stream to the module on
+# stdout, which checks the safety rules and computes the digest as it passes, and to tar
+# extracting into the staging directory. Then the staged tree must read back as the very
+# bytes the source reads as now (both through READ_BACK, see _read_back_options): exit code
+# COPY_DIFFERS otherwise (the source changed meanwhile, or the destination's storage does not
+# keep every attribute).
+COPY_DIFFERS = 3
+_COPY_SCRIPT = r"""
+set -eu
+cd /volume
+staging=.persist-staging-$1
+shift
+mkdir -m 700 "$staging"
+mkfifo /tmp/stream
+# tar stops reading at the end-of-archive marker: cat drains the padding after it, so that
+# tee never writes into a closed pipe.
+{ EXTRACT --file=- --directory="$staging" 2>/tmp/extract.log; status=$?; cat >/dev/null; exit "$status"; } </tmp/stream &
+extracting=$!
+{ "$@" --directory=/source . 2>/tmp/create.log || echo failed >/tmp/create.failed; } | tee /tmp/stream
+extracted=0
+wait "$extracting" || extracted=$?
+if [ -e /tmp/create.failed ]; then
+    tail -c 3000 /tmp/create.log >&2
+    exit 1
+fi
+if [ "$extracted" -ne 0 ]; then
+    tail -c 3000 /tmp/extract.log >&2
+    exit 1
+fi
+mkfifo /tmp/again
+READ_BACK --directory=/source . >/tmp/again &
+if ! READ_BACK --directory="/volume/$staging" . | cmp -s /tmp/again -; then
+    echo "the staged tree does not read back as the source" >&2
+    exit DIFFERS
+fi
+wait
 """
+
 
 # The swap, driven by a journal so that a run killed at any point is finished by the next:
 #   replace: "aside" moves the old entries into .persist-old-TOKEN, "in" moves the staged
@@ -169,6 +220,33 @@ done
 def extract_command(token):
     """Extract the tar stream on stdin into /volume/.persist-staging-TOKEN."""
     return ["sh", "-c", _EXTRACT_SCRIPT, "sh", token]
+
+
+def _read_back_options():
+    """tar options for reading the source and the staged copy back to compare them byte for
+    byte: those of a backup, except that sparse files are read whole (GNU tar names the
+    header of a sparse member after its process id) and that the name of extended headers is
+    fixed (older GNU tars put the process id in it too). Holes read as zeros, as the tree
+    digest counts them."""
+    options = [option for option in _tar_create_options(()) if option != "--sparse"]
+    return options + ["--pax-option=exthdr.name=%d/PaxHeaders/%f"]
+
+
+def copy_command(token):
+    """Copy the volume mounted at SOURCE_MOUNT into /volume/.persist-staging-TOKEN, teeing the
+    tar stream to stdout, then check that the staged tree reads back as the source (see
+    _COPY_SCRIPT)."""
+    script = (
+        _COPY_SCRIPT.replace("EXTRACT", _TAR_EXTRACT)
+        .replace("READ_BACK", " ".join(shlex.quote(option) for option in _read_back_options()))
+        .replace("DIFFERS", str(COPY_DIFFERS))
+    )
+    return ["sh", "-c", script, "sh", token] + _tar_create_options(())
+
+
+def staged_tree_command(token):
+    """Stream the staging tree TOKEN inside the volume at /volume as tar_create_command does."""
+    return _tar_create_options(()) + ["--directory=%s/.persist-staging-%s" % (VOLUME_MOUNT, token), "."]
 
 
 def swap_command(token=None, mode=None):

@@ -14,24 +14,30 @@ description:
     That is owners (numeric), modes with setuid/setgid/sticky bits, nanosecond modification
     times, extended attributes, ACLs and file capabilities, hard links, sparse files, symlinks
     and empty directories.
-  - One pipeline with M(persist.docker.volume_backup) and M(persist.docker.volume_restore). A
-    read-only helper container streams O(source) with GNU tar. The module parses that stream as it
-    passes, checking every entry against the restore's safety rules and computing the tree digest,
-    and forwards the same bytes to a helper on the destination's engine. That helper extracts them
-    into a staging directory inside O(dest).
+  - One pipeline with M(persist.docker.volume_backup) and M(persist.docker.volume_restore). GNU tar
+    streams O(source) with a backup's options, and the module parses that stream as it passes,
+    checking every entry against the restore's safety rules and computing the tree digest. On one
+    engine, one helper container mounts O(source) read-only and O(dest), and extracts the same
+    stream into a staging directory inside O(dest) while the module checks it. Across engines,
+    the module forwards the stream to a helper on the destination's engine, which extracts it.
   - Staged and atomic. Only a complete stream is swapped in, by renames inside O(dest) under a
     journal, exactly as a restore does. A failure before the swap leaves the entries of O(dest) as
     they were. A run killed during the swap leaves a journal that the next copy or restore into
     O(dest) finishes.
-  - Verified. After the swap, O(dest) is read back. With O(mode=replace) its tree digest must equal
-    the one computed from the source's stream during the copy; with O(mode=merge) every entry of
-    the source must be in O(dest) as it is in the source. The task fails if not, saying what
-    differs. Both digests are returned.
+  - Verified. On one engine, before the swap, the staged tree must read back byte for byte as the
+    source reads now (both through GNU tar, compared with C(cmp) inside the helper); if not (the
+    source changed during the copy, or the destination's storage does not keep an attribute)
+    nothing is swapped in and the task fails naming the entries that differ. With O(mode=merge),
+    and across engines, O(dest) is also read back after the swap. With O(mode=replace) its tree
+    digest must equal the source's; with O(mode=merge) every entry of the source must be in
+    O(dest) as it is in the source. The task fails if not, saying what differs. Both digests are
+    returned.
   - Safe. A copy never creates what a restore would refuse from an archive. An entry of the
     source that breaks a safety rule (a symlink whose relative target leaves the volume, a name
     reserved for staging, and, unless O(allow_special=true), device nodes, FIFOs and
-    setuid/setgid bits) stops the copy before that entry reaches O(dest). The task fails naming
-    the entry and the rule.
+    setuid/setgid bits) stops the copy before the swap, so it never reaches the entries of O(dest).
+    Across engines it does not even reach the staging directory. The task fails naming the entry
+    and the rule.
   - Idempotent. With O(copy_when=different), the two trees are compared entry by entry first, and
     nothing is done when O(dest) already matches.
   - Across engines. With O(dest_docker_host), O(dest) lives on another engine (another host). The
@@ -166,10 +172,14 @@ notes:
     that mount it read-write (as for a backup); for O(dest), every running container that mounts it
     (as for a restore). Both volumes are locked (in name order on one engine; on two engines, each on
     its own engine) for the whole copy.
-  - The data passes through the module, not through one helper container that mounts both volumes
-    and pipes tar into tar. That would be faster on one engine, but it would skip the safety rules
-    and the digest, which must see every byte before the destination does. One code path then
-    serves one engine and two.
+  - On one engine the data does not pass through the engine's API twice. The helper extracts
+    the stream it also sends to the module, so the copy costs one stream out of the engine, and a
+    read-back inside the helper. The safety rules and the digest still see every byte, but while
+    the staging directory is filled, not before. Until the swap that directory is hidden under a
+    reserved name, and it is removed when the module refuses an entry. By default
+    (O(containers=fail) or V(stop)) no container that uses O(dest) runs during the copy.
+  - The helper image needs C(tee), C(mkfifo) and C(cmp) besides GNU tar for copies on one engine,
+    as Debian's and busybox-based images have.
   - The root directory's owner, mode and modification time are copied. Its own extended attributes
     and ACLs are not (the swap renames entries into the existing root), and are left out when the
     trees are compared and verified.
@@ -242,14 +252,15 @@ created:
   returned: always
   type: bool
 verified:
-  description: Whether O(dest) was read back after the copy and matched the source.
+  description: Whether the copy was read back (the staged tree on one engine, O(dest) across engines or with O(mode=merge)) and matched the source.
   returned: always
   type: bool
 tree_digest:
   description:
     - C(source) is the tree digest of the source as read (the digest a backup of it records).
-    - C(dest) is that of O(dest) as read back after the copy, or as compared before (null when it
-      was not read).
+    - C(dest) is that of O(dest) after the copy, or as compared before (null when it was not read).
+      After a copy on one engine with O(mode=replace) it is the digest of the staged tree, which was
+      verified byte for byte against the source before the swap.
   returned: when the source was read
   type: dict
   sample: {"source": "9f2c...", "dest": "9f2c..."}
@@ -262,7 +273,7 @@ bytes:
   returned: when the source was read
   type: int
 streamed_bytes:
-  description: Bytes of the tar stream carried from one helper to the other.
+  description: Bytes of the tar stream the module checked (and, across engines, carried from one helper to the other).
   returned: when a copy was made
   type: int
 differences:

@@ -15,6 +15,8 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -263,22 +265,43 @@ def test_a_running_reader_of_the_dest_refuses_the_copy_and_the_dest_is_untouched
     assert capture(engine.mountpoint(dest)) == before
 
 
-def test_a_writer_on_the_dest_during_the_copy_fails_the_verification_naming_what_differs(run_module, engine):
+def test_a_source_changed_during_the_copy_fails_the_verification_and_dest_is_untouched(run_module, engine):
+    """On one engine the staged copy is read back against the source before the swap. A file
+    of the source is changed (as a live writer would, with containers: ignore) after the copy
+    read it and before that check: nothing is swapped in, and the message names the file."""
     source, dest = _source_and_stale_dest(engine)
-    # Re-opens /data/log for every line, so it writes into the new tree as soon as it is swapped in.
-    writer = engine.container("dest-writer", dest, state="running", command=[
-        "sh", "-c", "trap 'exit 0' TERM; while :; do echo x >> /data/log; sleep 0.01; done"])
+    source_root = engine.mountpoint(source)
+    # Streamed in name order: added/file, then the two bulk files (which take a while).
+    write_file(source_root / "bulk-1", secrets.token_bytes(32 << 20))
+    write_file(source_root / "bulk-2", secrets.token_bytes(96 << 20))
+    before = capture(engine.mountpoint(dest))
+    changed_while_staging = threading.Event()
 
-    result = _copy(run_module, source=source, dest=dest, containers="ignore")
+    def change_once_staged():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            staged = list(engine.mountpoint(dest).glob(".persist-staging-*/bulk-1"))
+            if staged and staged[0].stat().st_size == 32 << 20:
+                # Read already (added/ sorts before bulk-1); same size, other bytes, its directory untouched.
+                with open(source_root / "added" / "file", "r+b") as changed:
+                    changed.write(b"ADDED")
+                changed_while_staging.set()
+                return
+            time.sleep(0.005)
 
-    assert result.get("failed") is True, result
-    assert "reading %s back does not give the tree that was copied" % dest in result["msg"]
-    assert "1 entry only in %s (log)" % dest in result["msg"], result["msg"]
-    assert result["differences"]["removed_paths"] == ["log"]
-    assert (engine.mountpoint(dest) / "added" / "file").read_bytes() == b"added", "the copy itself was swapped in"
-    assert [entry["action"] for entry in result["consistency"]["containers"]] == ["ignore"]
-    writer.reload()
-    assert writer.status == "running"
+    watcher = threading.Thread(target=change_once_staged, daemon=True)
+    watcher.start()
+    outcome = _copy(run_module, source=source, dest=dest, containers="ignore")
+    watcher.join(130)
+
+    assert changed_while_staging.is_set(), "the file was never changed while bulk-1 was staged: %s" % outcome
+    assert outcome.get("failed") is True, outcome
+    assert "the staged copy does not read back as the source" in outcome["msg"], outcome["msg"]
+    assert "1 entry different (added/file)" in outcome["msg"], outcome["msg"]
+    assert "Nothing was changed in volume %s" % dest in outcome["msg"]
+    assert outcome["differences"]["changed_paths"] == ["added/file"], outcome["differences"]
+    _assert_entries_kept(before, capture(engine.mountpoint(dest)))
+    assert reserved_leftovers(engine.mountpoint(dest)) == []
 
 
 # -- safety -----------------------------------------------------------------------------------
@@ -319,7 +342,12 @@ def test_a_source_entry_that_breaks_a_safety_rule_stops_the_copy_before_dest_cha
             assert capture(engine.mountpoint(dest)) == before, args
     # With copy_when always the refusal came while streaming: a staging tree came and went, so the
     # root's times changed; every entry, and the root's owner and mode, did not.
-    after = capture(engine.mountpoint(dest))
+    _assert_entries_kept(before, capture(engine.mountpoint(dest)))
+
+
+def _assert_entries_kept(before, after):
+    """Every entry, and the root's owner and mode, are as ``before`` (both from capture); the
+    root's times are not compared: a staging tree that came and went changed them."""
     assert {path: entry for path, entry in after["tree"].items() if path} == {path: entry for path, entry in before["tree"].items() if path}
     assert [after["root"][key] for key in ("mode", "uid", "gid")] == [before["root"][key] for key in ("mode", "uid", "gid")]
     assert after["listing"] == before["listing"]
