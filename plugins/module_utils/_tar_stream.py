@@ -77,7 +77,8 @@ def _text(field):
 
 def _checksum_ok(block):
     stored = _number(block[148:156], "checksum")
-    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    # The checksum field itself counts as eight spaces.
+    unsigned = sum(block) - sum(block[148:156]) + 8 * 32
     if stored == unsigned:
         return True
     # Some old tars summed signed chars.
@@ -155,6 +156,12 @@ class TarParser:
                 if any(view[position:]):
                     raise TarFormatError("data follows the end-of-archive marker")
                 return
+            elif not self._buffer and len(view) - position >= self._need:
+                # The whole header is in this chunk (the usual case): no buffering.
+                end = position + self._need
+                block = bytes(view[position:end])
+                position = end
+                self._dispatch(block)
             else:
                 step = min(self._need - len(self._buffer), len(view) - position)
                 self._buffer += view[position:position + step]
@@ -262,8 +269,11 @@ class TarParser:
             member.mtime_ns = _pax_time_ns(pax["mtime"])
         else:
             member.mtime_ns = _number(block[136:148], "mtime") * 1000000000
-        member.devmajor = _number(block[329:337], "devmajor")
-        member.devminor = _number(block[337:345], "devminor")
+        if member.kind in ("chardev", "blockdev"):
+            member.devmajor = _number(block[329:337], "devmajor")
+            member.devminor = _number(block[337:345], "devminor")
+        else:
+            member.devmajor = member.devminor = 0
         member.xattrs = {}
         for key, value in pax.items():
             if key.startswith("SCHILY.xattr."):

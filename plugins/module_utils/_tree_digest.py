@@ -30,12 +30,8 @@ class NotCanonicalOrder(ValueError):
     """Members arrive out of the canonical order, so the digest would depend on it."""
 
 
-def _field(value):
-    if isinstance(value, int):
-        value = b"%d" % value
-    elif isinstance(value, str):
-        value = value.encode("utf-8", "surrogateescape")
-    return b"%d:%s," % (len(value), value)
+# The type names as they appear in records.
+_KINDS = {kind: kind.encode("ascii") for kind in ("file", "hardlink", "symlink", "chardev", "blockdev", "dir", "fifo")}
 
 
 class TreeDigest:
@@ -98,15 +94,15 @@ class TreeDigest:
         if member.kind == "hardlink":
             link = normalize(member.linkname)
         devices = (member.devmajor, member.devminor) if member.kind in ("chardev", "blockdev") else (0, 0)
-        record = [
-            path, member.kind, member.mode, member.uid, member.gid,
-            member.size if member.kind == "file" else 0, content, link, devices[0], devices[1],
-            len(member.xattrs),
+        fields = [
+            path, _KINDS[member.kind], b"%d" % member.mode, b"%d" % member.uid, b"%d" % member.gid,
+            b"%d" % (member.size if member.kind == "file" else 0), content, link,
+            b"%d" % devices[0], b"%d" % devices[1], b"%d" % len(member.xattrs),
         ]
         for name in sorted(member.xattrs):
-            record.extend((name, member.xattrs[name]))
-        record.append(member.mtime_ns if path else 0)
-        encoded = b"".join(_field(value) for value in record) + b"\n"
+            fields.extend((name.encode("utf-8", "surrogateescape"), member.xattrs[name]))
+        fields.append(b"%d" % (member.mtime_ns if path else 0))
+        encoded = b"".join([b"%d:%s," % (len(field), field) for field in fields]) + b"\n"
         self._hash.update(encoded)
         if self.on_record is not None:
             self.on_record(path, encoded)
