@@ -89,6 +89,11 @@ def tool_process(comm, cmdline):  # pylint: disable=unused-argument
     return comm in TOOL_NAMES
 
 
+def floor_process(comm, cmdline):
+    """The predicate for floor.py (the floor rows' worker)."""
+    return comm.startswith("python") and "floor.py" in cmdline
+
+
 class TreeSampler(threading.Thread):
     """Polls the process trees under ``roots()`` and keeps each worker's highest VmHWM."""
 

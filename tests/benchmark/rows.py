@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rows of the benchmark: what each one runs, on which volume, and what it must give.
 
-Three kinds of rows run on the same source volume in the same invocation:
+Four kinds of rows run on the same source volume in the same invocation:
 
 * ``recipe``: the commands of the article users copy ("Backing Up Volumes"): a helper
   container running ``tar czf`` into a bind-mounted host directory, ``tar xzf`` back,
@@ -13,6 +13,9 @@ Three kinds of rows run on the same source volume in the same invocation:
   ``cp -a`` from Mountpoint to Mountpoint.
 * ``ours``: the modules, each run as a user runs it: ``ansible localhost -m
   persist.docker.MODULE -a JSON``, timed as a whole command.
+* ``floor``: as many bytes as the data set holds moved out of and into a helper container
+  through the engine's API, with no work done on them (floor.py): the part of our rows that
+  the design (all data through the API) fixes.
 
 Each row's ``run`` is the timed part; whatever it needs first (an archive to restore, an
 empty target volume) is prepared untimed, by the same code when another row makes it.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 
 import measure
 
@@ -44,22 +48,22 @@ class Outcome:
 
 
 class Row:
-    def __init__(self, name, kind, operation, run, description, available=None):
+    def __init__(self, name, kind, operation, run, description):
         self.name = name
-        self.kind = kind  # recipe, limit or ours
-        self.operation = operation  # backup, restore, copy, rebackup, noop-restore, overhead
+        self.kind = kind  # recipe, limit, ours or floor
+        self.operation = operation  # backup, restore, copy, rebackup, noop-restore, overhead, stream-out, stream-in
         self.run = run
         self.description = description
-        self.available = available or (lambda context: None)
 
 
 class Context:
     """One data set at one size: its source volume and what the rows of one repetition left."""
 
-    def __init__(self, session, dataset, source_volume):
+    def __init__(self, session, dataset, source_volume, source_bytes):
         self.session = session
         self.dataset = dataset
         self.source = source_volume
+        self.source_bytes = source_bytes
         self.source_mountpoint = session.mountpoint(source_volume)
         self.repetition = 0
         self.reset()
@@ -221,11 +225,6 @@ def ours_noop_restore(context):
     return Outcome(measured)
 
 
-def copy_module_missing(context):
-    path = os.path.join(context.session.repo_root, "plugins", "modules", "volume_copy.py")
-    return None if os.path.exists(path) else "not available (plugins/modules/volume_copy.py does not exist yet)"
-
-
 def ours_copy(context):
     target = context.empty_volume("ours-copy")
     try:
@@ -233,6 +232,22 @@ def ours_copy(context):
     finally:
         context.session.remove_volume(target)
     return Outcome(measured)
+
+
+def _floor(context, direction):
+    script = os.path.join(context.session.repo_root, "tests", "benchmark", "floor.py")
+    measured = measure.timed([sys.executable, script, direction, str(context.source_bytes)], measure.floor_process)
+    if measured.returncode != 0:
+        raise RowFailed("floor.py %s exited %s: %s" % (direction, measured.returncode, measured.stderr[-2000:]))
+    return Outcome(measured)
+
+
+def floor_stream_out(context):
+    return _floor(context, "out")
+
+
+def floor_stream_in(context):
+    return _floor(context, "in")
 
 
 def ansible_overhead(context):
@@ -265,7 +280,11 @@ ROWS = [
     Row("limit-copy", "limit", "copy", limit_copy,
         "cp -a MOUNTPOINT/. NEW_MOUNTPOINT/ (host)"),
     Row("ours-copy", "ours", "copy", ours_copy,
-        "volume_copy into an empty volume", available=copy_module_missing),
+        "volume_copy into an empty volume"),
+    Row("floor-stream-out", "floor", "stream-out", floor_stream_out,
+        "as many zero bytes as the data set holds, from a helper's stdout through the API, thrown away"),
+    Row("floor-stream-in", "floor", "stream-in", floor_stream_in,
+        "as many zero bytes as the data set holds, through the API into a helper's stdin, thrown away"),
     Row("ansible-overhead", "ours", "overhead", ansible_overhead,
         "volume_info on an absent volume: the cost of any task through Ansible"),
 ]
