@@ -128,7 +128,10 @@ options:
       - V(pause) freezes them for the duration of a backup (not allowed for a restore). The copy is
         only crash-consistent, and the result and the sidecar say so.
       - V(ignore) copies the live data anyway, which is crash-consistent at best; the result and
-        the sidecar say so.
+        the sidecar say so. A backup keeps entries that change while they are read as they were
+        read, with a warning, and the sidecar records GNU tar's report (C(changed_while_read)).
+        Without V(ignore), a volume that changes while it is read (a writer outside Docker's
+        view) fails the backup and keeps no archive.
       - When not set, each container's label C(persist.docker.containers) (V(fail), V(stop),
         V(pause) or V(ignore)) decides for that container, so a fleet-wide run needs no per-host
         lists; containers without the label get V(fail). When set, it applies to every container

@@ -33,7 +33,7 @@ from ansible_collections.persist.docker.plugins.module_utils._atomic import Atom
 from ansible_collections.persist.docker.plugins.module_utils._compression import compressing_writer, require_library
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS
-from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, HelperError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, fingerprint_command, tar_create_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
@@ -44,6 +44,8 @@ TOOL_VERSION = "0.1.0"
 FOREIGN_TEMP_GRACE = 24 * 3600
 # A sidecar waits for its archive for microseconds; one alone this long was left by a kill.
 ORPHAN_SIDECAR_GRACE = 600
+# GNU tar's exit code when it wrote a complete archive but some entries changed while read.
+TAR_ENTRIES_CHANGED = 1
 
 
 class _HashingFile:
@@ -179,6 +181,12 @@ def _backup_quiet(engine, described, params, check_mode, now, guard):
             )
     metadata = _write_archive(engine, described, params, archive_path, created, current_fingerprint, guard)
     result["archive"] = summarize(archive_path, metadata)
+    changed = metadata["consistency"].get("changed_while_read")
+    if changed:
+        result["warnings"] = [
+            "Entries of volume %s changed while the backup read them (containers: ignore, a live copy); the "
+            "archive holds them as they were read, which may be torn: %s" % (volume, "; ".join(changed))
+        ]
     return result
 
 
@@ -236,14 +244,20 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
     with AtomicFile(archive_path) as target:
         hashing = _HashingFile(target)
         writer = compressing_writer(hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
+        changed_while_read = None
         with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
-            for chunk in chunks:
-                parser.feed(chunk)
-                writer.write(chunk)
+            try:
+                for chunk in chunks:
+                    parser.feed(chunk)
+                    writer.write(chunk)
+            except HelperError as exc:
+                changed_while_read = _changed_while_read(exc, guard, volume)
         parser.close()
         writer.close()
         metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
         metadata["consistency"] = guard.record()
+        if changed_while_read:
+            metadata["consistency"]["changed_while_read"] = changed_while_read
         guard.before_commit()
         # The sidecar gets its final name first: a run killed between the two leaves a
         # sidecar without an archive, which no listing shows and a later run removes,
@@ -257,6 +271,24 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
             os.unlink(sidecar_path(archive_path))
             raise
     return metadata
+
+
+def _changed_while_read(error, guard, volume):
+    """The lines of GNU tar's report when the tar of a backup ended with exit code 1 (entries
+    changed while they were read, the archive complete) during a live copy that the user
+    accepted (containers: ignore); any other helper failure is raised again."""
+    if error.details.get("exit_code") != TAR_ENTRIES_CHANGED:
+        raise error
+    report = error.details.get("helper_stderr") or "no error output"
+    if not guard.live_copy():
+        raise BackupError(
+            "Volume %s changed while it was read (tar: %s), although no running container was left on "
+            "it. Something else writes to it: a process on the host, or a container started meanwhile. "
+            "Stop that writer and run the task again, or set containers: ignore to accept a live copy. "
+            "No archive was kept." % (volume, report),
+            volume_name=volume, helper_stderr=report,
+        )
+    return [line for line in report.splitlines() if line.strip()]
 
 
 def _metadata(described, params, created, started, hashing, digest, current_fingerprint):

@@ -391,6 +391,11 @@ class Consistency:
             "hooks": self.hooks,
         }
 
+    def live_copy(self):
+        """Whether a running container was left running on a volume (``ignore``): the data may
+        change while it is read, and the user accepted that."""
+        return any(entry["action"] == "ignore" for entry in self.entries)
+
     def record(self):
         """What the sidecar keeps about how consistency was obtained."""
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 
 
@@ -164,6 +165,62 @@ def test_ignore_copies_live_data_and_records_it(run_module, engine, backup_dir):
     assert result["consistency"]["method"] == "live copy while containers ran (crash-consistent at best)"
     assert _sidecar(result["archive"])["consistency"]["containers"] == [{"name": writer.name, "action": "ignore", "policy_from": "option"}]
     assert _started_at(writer) == started
+
+
+def _bulky_volume(engine, suffix):
+    """A volume with a 64 MiB file: tar reads its root for a while."""
+    name = engine.create_volume(suffix)
+    write_file(os.path.join(engine.mountpoint(name), "bulk"), os.urandom(64 << 20))
+    return name
+
+
+def test_ignore_keeps_the_backup_of_a_volume_that_changes_while_it_is_read_and_says_so(run_module, engine, backup_dir):
+    name = _bulky_volume(engine, "busy")
+    # A new file in the root every 5 ms while tar reads it: GNU tar exits 1, "file changed as we read it".
+    creator = engine.container("busy-creator", name, state="running", command=[
+        "sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); : > /data/new-$i; sleep 0.005; done"])
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="ignore")
+
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True
+    assert any("changed while the backup read them (containers: ignore" in warning for warning in result.get("warnings", [])), result.get("warnings")
+    recorded = _sidecar(result["archive"])["consistency"]
+    assert any("file changed as we read it" in line for line in recorded["changed_while_read"]), recorded
+    assert recorded["containers"] == [{"name": creator.name, "action": "ignore", "policy_from": "option"}]
+    # The archive is complete and matches its sidecar: it restores.
+    restored_volume = engine.name("busy-restored")
+    restored = run_module("volume_restore", volume=restored_volume, src=result["archive"]["path"], source_volume=name)
+    assert not restored.get("failed"), restored.get("msg")
+    assert os.path.getsize(os.path.join(engine.mountpoint(restored_volume), "bulk")) == 64 << 20
+    creator.reload()
+    assert creator.status == "running"
+
+
+def test_a_volume_that_changes_while_read_with_no_container_on_it_fails_naming_the_cause(run_module, engine, backup_dir):
+    name = _bulky_volume(engine, "busy-host")
+    root = engine.mountpoint(name)
+    stop = threading.Event()
+
+    def create_files():  # a writer on the host, which no containers policy sees
+        index = 0
+        while not stop.is_set():
+            index += 1
+            write_file(os.path.join(root, "host-%d" % index), b"")
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=create_files, daemon=True)
+    writer.start()
+    try:
+        result = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    finally:
+        stop.set()
+        writer.join()
+
+    assert result.get("failed") is True, result
+    assert "changed while it was read" in result["msg"] and "file changed as we read it" in result["msg"], result["msg"]
+    assert "containers: ignore" in result["msg"] and "No archive was kept" in result["msg"]
+    assert sorted(os.listdir(str(backup_dir))) == []
 
 
 def test_restore_refuses_pause_and_with_stop_restores_under_a_stopped_container(run_module, engine, backup_dir):
