@@ -103,7 +103,13 @@ def unchanged_since(engine, volume, latest, excludes, current_fingerprint):
         return None
     if recorded["tree"].get("fingerprint") == current_fingerprint:
         return "its metadata fingerprint equals that of %s" % os.path.basename(latest["path"])
-    if live_tree_digest(engine, volume, excludes).hexdigest() == recorded["tree"]["digest"]:
+    try:
+        live = live_tree_digest(engine, volume, excludes)
+    except HelperError as exc:
+        if exc.details.get("exit_code") == TAR_ENTRIES_CHANGED:
+            return None  # it changed while it was read: not unchanged (the backup decides what that means)
+        raise
+    if live.hexdigest() == recorded["tree"]["digest"]:
         return "its tree digest equals that of %s" % os.path.basename(latest["path"])
     return None
 

@@ -188,6 +188,10 @@ def test_ignore_keeps_the_backup_of_a_volume_that_changes_while_it_is_read_and_s
     recorded = _sidecar(result["archive"])["consistency"]
     assert any("file changed as we read it" in line for line in recorded["changed_while_read"]), recorded
     assert recorded["containers"] == [{"name": creator.name, "action": "ignore", "policy_from": "option"}]
+    # Again, with that backup in dest: the unchanged check reads the volume as it changes too.
+    again = run_module("volume_backup", volume=name, dest=str(backup_dir), containers="ignore")
+    assert not again.get("failed"), again.get("msg")
+    assert again["changed"] is True and again["archive"]["path"] != result["archive"]["path"]
     # The archive is complete and matches its sidecar: it restores.
     restored_volume = engine.name("busy-restored")
     restored = run_module("volume_restore", volume=restored_volume, src=result["archive"]["path"], source_volume=name)
