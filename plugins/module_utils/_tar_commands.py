@@ -93,25 +93,23 @@ fi
 
 # A copy on one engine, in one helper that mounts the source read-only at /source
 # (SOURCE_MOUNT) and the destination at /volume. GNU tar streams the source with a backup's
-# options (the script's arguments after the token); tee hands that stream to the module on
-# stdout, which checks the safety rules and computes the digest as it passes, and to tar
-# extracting into the staging directory. Then the staged tree must read back as the very
+# options (CREATE); tee hands that stream to the module on stdout, which checks the safety
+# rules and computes the digest as it passes, and to tar extracting into the staging directory. Then the staged tree must read back as the very
 # bytes the source reads as now (both through READ_BACK, see _read_back_options): exit code
 # COPY_DIFFERS otherwise (the source changed meanwhile, or the destination's storage does not
 # keep every attribute).
 COPY_DIFFERS = 3
-_COPY_SCRIPT = r"""
+_COPY_TEMPLATE = r"""
 set -eu
 cd /volume
 staging=.persist-staging-$1
-shift
 mkdir -m 700 "$staging"
 mkfifo /tmp/stream
 # tar stops reading at the end-of-archive marker: cat drains the padding after it, so that
 # tee never writes into a closed pipe.
 { EXTRACT --file=- --directory="$staging" 2>/tmp/extract.log; status=$?; cat >/dev/null; exit "$status"; } </tmp/stream &
 extracting=$!
-{ "$@" --directory=/source . 2>/tmp/create.log || echo failed >/tmp/create.failed; } | tee /tmp/stream
+{ CREATE --directory=/source . 2>/tmp/create.log || echo failed >/tmp/create.failed; } | tee /tmp/stream
 extracted=0
 wait "$extracting" || extracted=$?
 if [ -e /tmp/create.failed ]; then
@@ -130,6 +128,28 @@ if ! READ_BACK --directory="/volume/$staging" . | cmp -s /tmp/again -; then
 fi
 wait
 """
+
+
+def _read_back_options():
+    """tar options for reading the source and the staged copy back to compare them byte for
+    byte: those of a backup, except that sparse files are read whole (GNU tar names the
+    header of a sparse member after its process id) and that the name of extended headers is
+    fixed (older GNU tars put the process id in it too). Holes read as zeros, as the tree
+    digest counts them."""
+    options = [option for option in _tar_create_options(()) if option != "--sparse"]
+    return options + ["--pax-option=exthdr.name=%d/PaxHeaders/%f"]
+
+
+def _quoted(options):
+    return " ".join(shlex.quote(option) for option in options)
+
+
+_COPY_SCRIPT = (
+    _COPY_TEMPLATE.replace("EXTRACT", _TAR_EXTRACT)
+    .replace("CREATE", _quoted(_tar_create_options(())))
+    .replace("READ_BACK", _quoted(_read_back_options()))
+    .replace("DIFFERS", str(COPY_DIFFERS))
+)
 
 
 # The swap, driven by a journal so that a run killed at any point is finished by the next:
@@ -222,26 +242,11 @@ def extract_command(token):
     return ["sh", "-c", _EXTRACT_SCRIPT, "sh", token]
 
 
-def _read_back_options():
-    """tar options for reading the source and the staged copy back to compare them byte for
-    byte: those of a backup, except that sparse files are read whole (GNU tar names the
-    header of a sparse member after its process id) and that the name of extended headers is
-    fixed (older GNU tars put the process id in it too). Holes read as zeros, as the tree
-    digest counts them."""
-    options = [option for option in _tar_create_options(()) if option != "--sparse"]
-    return options + ["--pax-option=exthdr.name=%d/PaxHeaders/%f"]
-
-
 def copy_command(token):
     """Copy the volume mounted at SOURCE_MOUNT into /volume/.persist-staging-TOKEN, teeing the
     tar stream to stdout, then check that the staged tree reads back as the source (see
     _COPY_SCRIPT)."""
-    script = (
-        _COPY_SCRIPT.replace("EXTRACT", _TAR_EXTRACT)
-        .replace("READ_BACK", " ".join(shlex.quote(option) for option in _read_back_options()))
-        .replace("DIFFERS", str(COPY_DIFFERS))
-    )
-    return ["sh", "-c", script, "sh", token] + _tar_create_options(())
+    return ["sh", "-c", _COPY_SCRIPT, "sh", token]
 
 
 def staged_tree_command(token):
