@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private module_utils of persist.docker: not a public API, may change without notice.
+"""Canonical tar serialization of parsed members (pure logic, no Ansible, no Docker SDK).
+
+What a restore or a copy hands to GNU tar for extraction is never the bytes it read: it is
+this writer's rendering of the members the parser reported and the safety rules approved.
+Each member gets exactly one extended (pax) header holding every attribute that matters
+(path, link target, owner, size, nanosecond time, xattrs and ACLs, the sparse map), written
+one way only, followed by a ustar header whose fields agree with it. So whatever trick the
+original headers played (repeated extended headers, odd number encodings, old GNU fields),
+GNU tar can only see what the module checked.
+
+Used as a TarParser handler (after the checks): ``member_start``, ``member_data``,
+``member_end`` and ``archive_end`` queue output, which ``drain()`` hands over in order.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import normalize
+
+BLOCK = 512
+_RECORD = 20 * BLOCK  # GNU tar's default record size: the end of the archive is padded to it
+_TYPEFLAGS = {
+    "file": b"0", "hardlink": b"1", "symlink": b"2", "chardev": b"3",
+    "blockdev": b"4", "dir": b"5", "fifo": b"6",
+}
+_MAX_OCTAL_8 = 0o7777777
+_MAX_OCTAL_12 = 0o77777777777
+_ZEROS = bytes(BLOCK)
+
+
+def pax_record(keyword, value):
+    """One extended-header record: ``"<length> <keyword>=<value>\\n"``, the length counting
+    itself. ``keyword`` is text, ``value`` bytes."""
+    body = b" " + keyword.encode("utf-8", "surrogateescape") + b"=" + value + b"\n"
+    length = len(body) + 1
+    while len(b"%d" % length) + len(body) != length:
+        length = len(b"%d" % length) + len(body)
+    return b"%d" % length + body
+
+
+def pax_time(nanoseconds):
+    """A time in nanoseconds as a pax decimal: whole seconds, a dot, nine digits; negative
+    times as the negated absolute value (``-1.500000000`` is 1.5 s before the epoch)."""
+    sign = b"-" if nanoseconds < 0 else b""
+    seconds, fraction = divmod(abs(nanoseconds), 1000000000)
+    return b"%s%d.%09d" % (sign, seconds, fraction)
+
+
+def _octal(value, width):
+    """``value`` as zero-padded octal filling ``width - 1`` bytes and a NUL; 0 when it does
+    not fit (the extended header carries the real value then)."""
+    if value < 0 or value >= 8 ** (width - 1):
+        value = 0
+    return b"%0*o" % (width - 1, value) + b"\0"
+
+
+def _field(text, width):
+    return text[:width].ljust(width, b"\0")
+
+
+def ustar_header(name, typeflag, size, mode=0o644, uid=0, gid=0, mtime=0, linkname=b"", devmajor=0, devminor=0):
+    """One 512-byte ustar header with a correct checksum. Numbers that do not fit are 0;
+    the caller puts them in an extended header."""
+    header = bytearray(BLOCK)
+    header[0:100] = _field(name, 100)
+    header[100:108] = _octal(mode, 8)
+    header[108:116] = _octal(uid, 8)
+    header[116:124] = _octal(gid, 8)
+    header[124:136] = _octal(size, 12)
+    header[136:148] = _octal(max(mtime, 0), 12)
+    header[148:156] = b" " * 8
+    header[156:157] = typeflag
+    header[157:257] = _field(linkname, 100)
+    header[257:265] = b"ustar\x0000"
+    header[329:337] = _octal(devmajor, 8)
+    header[337:345] = _octal(devminor, 8)
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def _padding(size):
+    return _ZEROS[:(BLOCK - size % BLOCK) % BLOCK]
+
+
+def archive_path(path, directory=False):
+    """The name a canonical archive gives a normalized path (b"" is the root), as GNU tar
+    names it: ``./`` in front, and a slash after a directory."""
+    if not path:
+        return b"./"
+    return b"./" + path + (b"/" if directory else b"")
+
+
+def sparse_map_text(segments):
+    """The sparse map of the GNU 1.0 format: the count, then offset and length of each
+    segment, one decimal per line, padded with NULs to whole blocks."""
+    lines = [b"%d\n" % len(segments)]
+    lines.extend(b"%d\n%d\n" % segment for segment in segments)
+    text = b"".join(lines)
+    return text + _padding(len(text))
+
+
+class CanonicalWriter:
+    """A TarParser handler that re-writes every member it is given (see the module doc).
+
+    It expects members the safety rules approved (paths and hard-link targets that
+    normalize); put it after the checker in the handler chain."""
+
+    def __init__(self):
+        self._out = []
+        self._written = 0
+        self._data_left = 0
+
+    def drain(self):
+        """The output queued since the last call, as a list of bytes-like chunks."""
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, data):
+        self._out.append(data)
+        self._written += len(data)
+
+    def member_start(self, member):
+        path = archive_path(normalize(member.path), member.kind == "dir")
+        records = []
+        stored = 0
+        name = path
+        if member.kind == "file":
+            stored = member.size
+            if member.sparse_map is not None:
+                map_text = sparse_map_text(member.sparse_map)
+                stored = len(map_text) + sum(length for _offset, length in member.sparse_map)
+                records += [
+                    pax_record("GNU.sparse.major", b"1"),
+                    pax_record("GNU.sparse.minor", b"0"),
+                    pax_record("GNU.sparse.name", path),
+                    pax_record("GNU.sparse.realsize", b"%d" % member.size),
+                ]
+                name = b"./GNUSparseFile.0/" + path.rsplit(b"/", 1)[-1][:80]
+        if member.sparse_map is None:
+            records.append(pax_record("path", path))
+        if member.kind in ("symlink", "hardlink"):
+            link = member.linkname
+            if member.kind == "hardlink":
+                link = archive_path(normalize(link))
+            records.append(pax_record("linkpath", link))
+        records += [
+            pax_record("uid", b"%d" % member.uid),
+            pax_record("gid", b"%d" % member.gid),
+            pax_record("mtime", pax_time(member.mtime_ns)),
+            pax_record("size", b"%d" % stored),
+        ]
+        for key in sorted(member.xattrs):
+            if key.startswith("SCHILY.acl."):
+                records.append(pax_record(key, member.xattrs[key]))
+            else:
+                records.append(pax_record("SCHILY.xattr." + key, member.xattrs[key]))
+        extended = b"".join(records)
+        self._emit(ustar_header(b"./PaxHeaders/" + path.rsplit(b"/", 1)[-1][:80], b"x", len(extended)))
+        self._emit(extended + _padding(len(extended)))
+        self._emit(ustar_header(
+            name, _TYPEFLAGS[member.kind], stored, member.mode, member.uid, member.gid,
+            member.mtime_ns // 1000000000, b"", member.devmajor, member.devminor,
+        ))
+        self._data_left = stored
+        if member.sparse_map is not None:
+            self._emit(map_text)
+            self._data_left -= len(map_text)
+
+    def member_data(self, member, offset, data):
+        self._emit(data)
+        self._data_left -= len(data)
+
+    def member_end(self, member):
+        if self._data_left:
+            raise ValueError("member %r ended %d bytes short of its stored size" % (member.path, self._data_left))
+        if member.kind == "file":
+            self._emit(_padding(self._written))
+
+    def archive_end(self):
+        self._emit(_ZEROS * 2)
+        self._emit(bytes((_RECORD - self._written % _RECORD) % _RECORD))
