@@ -9,7 +9,6 @@ PERSIST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PERSIST_CACHE=${PERSIST_CACHE:-/var/cache/persist-test}
 PERSIST_LOGS=${PERSIST_LOGS:-/var/log/persist-docker}
 DEBIAN_ROOTFS=$PERSIST_CACHE/rootfs-base
-DEBIAN_MIRROR=http://deb.debian.org/debian
 
 # The image the modules use by default for their helper containers (pinned Debian slim).
 # No registry is reachable here, so the locally built Debian image is tagged with that name,
@@ -83,6 +82,26 @@ ensure_engine() {
     die "dockerd did not answer 'docker version' within 60 s (log: $daemon_log)"
 }
 
+# The Debian mirror debootstrap fetches from: PERSIST_DEBIAN_MIRROR when set, else the first
+# URI of the machine's apt sources (deb822 files, then sources.list) that is not a security
+# archive. No mirror is ever written into this repository.
+debian_mirror() {
+    if [[ -n ${PERSIST_DEBIAN_MIRROR:-} ]]; then
+        printf '%s\n' "$PERSIST_DEBIAN_MIRROR"
+        return
+    fi
+    local uri
+    uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }' | grep -v -- '-security' | head -n 1 || true)
+    if [[ -z $uri ]]; then
+        uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; break } }' |
+            grep -v -- '-security' | head -n 1 || true)
+    fi
+    [[ -n $uri ]] || die "no Debian mirror in the apt sources (/etc/apt/sources.list*); set PERSIST_DEBIAN_MIRROR"
+    printf '%s\n' "$uri"
+}
+
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # A Debian minbase rootfs, built once. debootstrap writes into a temporary directory that is
@@ -91,11 +110,12 @@ ensure_debian_rootfs() {
     local marker=etc/persist-test-rootfs
     [[ -x $DEBIAN_ROOTFS/usr/bin/tar && -f $DEBIAN_ROOTFS/$marker ]] && return
     apt_install debootstrap
-    local building=$DEBIAN_ROOTFS.building.$$
-    log "debootstrap bookworm minbase into $DEBIAN_ROOTFS"
+    local building=$DEBIAN_ROOTFS.building.$$ mirror
+    mirror=$(debian_mirror)
+    log "debootstrap bookworm minbase into $DEBIAN_ROOTFS from $mirror"
     mkdir -p "$PERSIST_CACHE"
     rm -rf "$DEBIAN_ROOTFS" "$DEBIAN_ROOTFS".building.*
-    debootstrap --variant=minbase bookworm "$building" "$DEBIAN_MIRROR" >"$PERSIST_CACHE/debootstrap.log" 2>&1 ||
+    debootstrap --variant=minbase bookworm "$building" "$mirror" >"$PERSIST_CACHE/debootstrap.log" 2>&1 ||
         die "debootstrap failed, see $PERSIST_CACHE/debootstrap.log"
     echo "debootstrap --variant=minbase bookworm $(date -u +%FT%TZ)" >"$building/$marker"
     mv "$building" "$DEBIAN_ROOTFS"
