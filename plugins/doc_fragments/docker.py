@@ -208,4 +208,24 @@ options:
         breaks its lock, at the end of its own work; the result lists them.
     type: int
     default: 21600
+  recovery:
+    description:
+      - What to do with reserved entries at the volume's root (names starting with C(.persist-)):
+        the swap journal and staging trees of restores and copies.
+      - They are acted on only when the engine holds this collection's record of that very run (a
+        container named C(persist-swap-<volume>) that is never started, holding the run's token and
+        a secret that never enters the volume). Anything that mounts the volume can write those names,
+        so nothing found there alone is ever executed or trusted.
+      - V(finish) finishes a swap that a killed run left half done (a restore or copy target), and
+        removes staging trees of runs killed before their swap. Reserved entries this collection did
+        not write are left alone with a warning. A journal it did not write (planted by a container,
+        or one whose record was removed, for example by C(docker container prune)) stops the task
+        with a message that says so; nothing is done and no container is started on the volume.
+      - V(discard) does the same, and gives every reserved entry that this collection did not write,
+        journal included, a visible name (C(persist-discarded-<UTC time>-persist-...)), so that
+        nothing is deleted and the task can go on. Look at those entries afterwards, and restore the
+        volume if they show it holds a mix of two trees.
+    type: str
+    choices: [finish, discard]
+    default: finish
 """

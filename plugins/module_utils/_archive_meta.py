@@ -12,18 +12,26 @@ did not finish. Nothing here talks to Docker or Ansible.
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import json
 import os
+import re
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._atomic import TEMP_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._compression import SUFFIXES, compression_of
+from ansible_collections.persist.docker.plugins.module_utils._storage import masked_options
 
 FORMAT_VERSION = 1
 SIDECAR_SUFFIX = ".json"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 DEFAULT_NAME_TEMPLATE = "{volume}-{timestamp}"
 REQUIRED_FIELDS = ("format_version", "volume", "created", "compression", "archive", "tree")
+# A backup's creation time may come this much after its archive file was last written, or
+# after now, before the sidecar counts as lying about it (a clock adjusted meanwhile).
+CREATED_SLACK_SECONDS = 3600
+_NAME_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
 
 
 class MetadataError(ValueError):
@@ -48,6 +56,50 @@ def render_name(template, volume, created, compression):
             "with '.' and must not contain '/'" % (template, stem)
         )
     return stem + SUFFIXES[compression]
+
+
+def parse_created(text):
+    """The sidecar's ``created`` text as an aware UTC datetime; ValueError when it is not a
+    time with a time zone (the collection writes ``2026-11-27T05:30:00Z``)."""
+    if not isinstance(text, str):
+        raise ValueError("its creation time %r is not a text" % (text,))
+    try:
+        created = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise ValueError("its creation time %r is not an ISO 8601 time" % text)
+    if created.tzinfo is None or created.utcoffset() is None:
+        raise ValueError("its creation time %r has no time zone" % text)
+    return created.astimezone(datetime.timezone.utc)
+
+
+def name_timestamp(file_name):
+    """The UTC time in an archive's name (the last ``{timestamp}`` field), or None."""
+    found = _NAME_TIMESTAMP.findall(file_name)
+    if not found:
+        return None
+    return datetime.datetime.strptime(found[-1], TIMESTAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def created_problem(path, created_text, mtime, now):
+    """Why the sidecar's creation time of archive ``path`` cannot be believed (a sentence),
+    or None. It is checked against the time in the archive's name (when the name has one)
+    and against the archive file's modification time and now: a backup is written after it
+    starts. A sidecar that claims a later time would make retention keep it as the newest
+    and delete backups that are really newer."""
+    try:
+        created = parse_created(created_text)
+    except ValueError as exc:
+        return "sidecar %s cannot be used: %s" % (sidecar_path(path), exc)
+    stamp = name_timestamp(os.path.basename(path))
+    if stamp is not None and stamp != created.replace(microsecond=0):
+        return "its sidecar says it was created at %s, but its name says %s" % (created_text, stamp.strftime(TIMESTAMP_FORMAT))
+    epoch = calendar.timegm(created.utctimetuple())
+    if epoch > mtime + CREATED_SLACK_SECONDS:
+        return "its sidecar says it was created at %s, after the archive file was last written (%s)" % (
+            created_text, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)))
+    if epoch > now + CREATED_SLACK_SECONDS:
+        return "its sidecar says it was created at %s, in the future" % created_text
+    return None
 
 
 def sidecar_path(archive_path):
@@ -88,8 +140,10 @@ def scan_directory(directory):
 
     Each entry: ``path``, ``sidecar``, ``status`` (``complete``, ``incomplete``: no sidecar,
     or ``damaged``: sidecar unreadable or size mismatch), ``reason``, ``volume``,
-    ``created`` and ``metadata`` (None unless readable). Temporary files of unfinished writes
-    are not listed.
+    ``created`` and ``metadata`` (None unless readable); a damaged entry with metadata has
+    ``damage``: ``size`` (the file's size differs from the sidecar's) or ``created`` (its
+    creation time disagrees with the name or the file, see created_problem). Temporary files
+    of unfinished writes are not listed.
     """
     entries = []
     for entry in os.scandir(directory):
@@ -134,9 +188,13 @@ def describe_archive(path):
         entry.update(status="damaged", reason=str(exc))
         return entry
     entry.update(metadata=metadata, volume=metadata["volume"].get("name"), created=metadata["created"])
-    size = os.stat(path).st_size
-    if size != metadata["archive"].get("size"):
-        entry.update(status="damaged", reason="archive is %d bytes, its sidecar says %s" % (size, metadata["archive"].get("size")))
+    info = os.stat(path)
+    if info.st_size != metadata["archive"].get("size"):
+        entry.update(status="damaged", damage="size", reason="archive is %d bytes, its sidecar says %s" % (info.st_size, metadata["archive"].get("size")))
+        return entry
+    problem = created_problem(path, metadata["created"], info.st_mtime, time.time())
+    if problem:
+        entry.update(status="damaged", damage="created", reason=problem)
     return entry
 
 
@@ -164,6 +222,15 @@ def summarize(path, metadata):
     }
 
 
+def masked_metadata(metadata):
+    """A copy of sidecar ``metadata`` fit to show: driver option values that may hold
+    credentials (a CIFS password in ``o``) are masked."""
+    shown = dict(metadata)
+    if isinstance(metadata.get("volume"), dict):
+        shown["volume"] = dict(metadata["volume"], driver_opts=masked_options(metadata["volume"].get("driver_opts")))
+    return shown
+
+
 def _may_be_of(entry, volume):
     """Whether a listing entry is a backup of ``volume``. Without a readable sidecar the
     volume is unknown; such an entry counts when its file name starts with the volume's."""
@@ -183,6 +250,7 @@ def listing(directory, volume=None):
         item = dict(entry)
         if entry["metadata"] is not None:
             item.update(summarize(entry["path"], entry["metadata"]))
+            item["metadata"] = masked_metadata(entry["metadata"])
         item["status"], item["reason"] = entry["status"], entry["reason"]
         backups.append(item)
         if entry["status"] == "complete" and entry["volume"] not in latest:

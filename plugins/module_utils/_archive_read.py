@@ -3,7 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private module_utils of persist.docker: not a public API, may change without notice.
-"""Reading an archive file back as a tar stream while hashing every byte of the file."""
+"""Reading an archive file back as a tar stream, pinned to what was verified.
+
+A restore reads an archive twice: once to verify it (before any container is stopped), once
+to extract it. Whoever can write the backup directory could change the file in between, so
+the file is opened once, and the first read records a sha256 of every block of it; a later
+read checks each block against that record before a byte of it is decompressed.
+"""
 
 from __future__ import annotations
 
@@ -12,58 +18,105 @@ import hashlib
 from ansible_collections.persist.docker.plugins.module_utils._compression import decompressing_reader
 
 CHUNK = 1 << 20
+PIN_BLOCK = 1 << 20
 
 
 class ArchiveCorrupt(Exception):
     """The archive cannot be decompressed to its end."""
 
 
-class _HashingReader:
-    def __init__(self, raw, sha256):
+class ArchiveChanged(Exception):
+    """The archive file differs from what its first read saw."""
+
+
+class _PinningReader:
+    """A ``read(size)`` over the raw file that works in whole PIN_BLOCKs: records each
+    block's sha256 (``digests`` empty) or checks it against ``digests`` before handing
+    any of its bytes on. Hashes the whole file on the way when ``whole`` is given."""
+
+    def __init__(self, raw, digests, whole=None):
         self._raw = raw
-        self._sha256 = sha256
+        self._digests = digests
+        self._recording = not digests
+        self._whole = whole
+        self._block = b""
+        self._offset = 0
+        self._index = 0
         self.size = 0
 
+    def _next_block(self):
+        block = self._raw.read(PIN_BLOCK)
+        digest = hashlib.sha256(block).digest() if block else b""
+        if self._recording:
+            if block:
+                self._digests.append(digest)
+        elif block and (self._index >= len(self._digests) or self._digests[self._index] != digest):
+            raise ArchiveChanged("block %d (at byte %d) of the archive changed since it was verified" % (self._index, self._index * PIN_BLOCK))
+        if self._whole is not None:
+            self._whole.update(block)
+        self._index += 1 if block else 0
+        self.size += len(block)
+        self._block, self._offset = block, 0
+
     def read(self, size=-1):
-        data = self._raw.read(size)
-        self._sha256.update(data)
-        self.size += len(data)
+        if self._offset >= len(self._block):
+            self._next_block()
+        if size is None or size < 0:
+            size = len(self._block)
+        data = self._block[self._offset:self._offset + size]
+        self._offset += len(data)
         return data
 
     def readable(self):
         return True
 
 
-class ArchiveStream:
-    """Iterate the decompressed tar stream of ``path``; afterwards ``sha256`` and ``size``
-    describe the archive file itself (every byte, including any after the compressed data)."""
+class PinnedArchive:
+    """One archive file, opened once (use as a context manager).
+
+    ``stream()`` yields the decompressed tar stream. The first stream reads every byte of
+    the file (after the compressed data too) and sets ``sha256`` and ``size``; every later
+    stream raises ArchiveChanged before using a block that differs from the first read.
+    Decompression failures raise ArchiveCorrupt."""
 
     def __init__(self, path, compression):
         self.path = path
         self.compression = compression
-        self._sha256 = hashlib.sha256()
-        self.size = 0
+        self.sha256 = None
+        self.size = None
+        self._digests = []
+        self._raw = open(path, "rb")
 
-    @property
-    def sha256(self):
-        return self._sha256.hexdigest()
+    def __enter__(self):
+        return self
 
-    def __iter__(self):
-        with open(self.path, "rb") as raw:
-            hashing = _HashingReader(raw, self._sha256)
-            try:
-                reader = decompressing_reader(hashing, self.compression)
-                while True:
-                    data = reader.read(CHUNK)
-                    if not data:
-                        break
-                    yield data
-            except (OSError, EOFError, ValueError) as exc:
-                raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
-            except Exception as exc:  # zstandard.ZstdError derives from Exception only
-                if type(exc).__name__ != "ZstdError":
-                    raise
-                raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
-            while hashing.read(CHUNK):
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        self._raw.close()
+
+    def stream(self):
+        first = self.sha256 is None
+        whole = hashlib.sha256() if first else None
+        if first:
+            del self._digests[:]  # an earlier first read that was not finished records anew
+        self._raw.seek(0)
+        pinning = _PinningReader(self._raw, self._digests, whole)
+        try:
+            reader = decompressing_reader(pinning, self.compression)
+            while True:
+                data = reader.read(CHUNK)
+                if not data:
+                    break
+                yield data
+        except (OSError, EOFError, ValueError) as exc:
+            raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
+        except Exception as exc:  # zstandard.ZstdError derives from Exception only
+            if type(exc).__name__ != "ZstdError":
+                raise
+            raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
+        if first:
+            while pinning.read(CHUNK):
                 pass  # bytes after the compressed stream still count in the file's hash
-            self.size = hashing.size
+            self.sha256, self.size = whole.hexdigest(), pinning.size

@@ -34,9 +34,15 @@ from ansible_collections.persist.docker.plugins.module_utils._compression import
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS
 from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, HelperError, VolumeMissing
-from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, fingerprint_command, tar_create_command
+from ansible_collections.persist.docker.plugins.module_utils._swap import check_source
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
+    TAR_ENTRIES_CHANGED,
+    VOLUME_MOUNT,
+    fingerprint_command,
+    tar_create_command,
+)
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 TOOL_VERSION = "0.1.0"
@@ -44,8 +50,6 @@ TOOL_VERSION = "0.1.0"
 FOREIGN_TEMP_GRACE = 24 * 3600
 # A sidecar waits for its archive for microseconds; one alone this long was left by a kill.
 ORPHAN_SIDECAR_GRACE = 600
-# GNU tar's exit code when it wrote a complete archive but some entries changed while read.
-TAR_ENTRIES_CHANGED = 1
 
 
 class _HashingFile:
@@ -75,17 +79,6 @@ def fingerprint(engine, volume):
     return digest.hexdigest()
 
 
-def live_tree_digest(engine, volume, excludes):
-    """The tree digest of the volume as it is now (reads every byte, writes nothing)."""
-    digest = TreeDigest()
-    parser = TarParser(digest)
-    with closing(engine.helpers.stream_output(tar_create_command(excludes), {volume: VOLUME_MOUNT}, "reading volume %s" % volume)) as chunks:
-        for chunk in chunks:
-            parser.feed(chunk)
-    parser.close()
-    return digest
-
-
 def _prepare_dest(dest, check_mode):
     if os.path.isdir(dest):
         if not check_mode and not os.access(dest, os.W_OK | os.X_OK):
@@ -99,12 +92,12 @@ def _prepare_dest(dest, check_mode):
 def unchanged_since(engine, volume, latest, excludes, current_fingerprint):
     """Why the volume is unchanged since backup ``latest`` (a reason string), or None."""
     recorded = latest["metadata"]
-    if recorded.get("excludes", []) != list(excludes):
+    if recorded.get("excludes", []) != list(excludes) or recorded["tree"].get("digest_version", 1) != CURRENT_VERSION:
         return None
     if recorded["tree"].get("fingerprint") == current_fingerprint:
         return "its metadata fingerprint equals that of %s" % os.path.basename(latest["path"])
     try:
-        live = live_tree_digest(engine, volume, excludes)
+        live = engine.tree_digest(volume, excludes)
     except HelperError as exc:
         if exc.details.get("exit_code") == TAR_ENTRIES_CHANGED:
             return None  # it changed while it was read: not unchanged (the backup decides what that means)
@@ -136,18 +129,14 @@ def backup(engine, params, check_mode, now=None):
 def _backup_quiet(engine, described, params, check_mode, now, guard):
     """The backup proper, while the containers in the way are stopped or paused."""
     volume, dest, excludes = described["name"], params["dest"], list(params.get("exclude") or [])
-    if engine.interrupted_restore(volume):
-        raise BackupError(
-            "Volume %s holds a restore that was interrupted during its swap, so its contents are "
-            "a mix of two trees. Run persist.docker.volume_restore on it again to finish the "
-            "restore, then back it up." % volume,
-            volume_name=volume,
-        )
-    actions = _prepare_dest(dest, check_mode)
+    actions = []
+    warnings = check_source(engine, volume, guard, check_mode, params["recovery"], actions, "back up")
+    dest_actions = _prepare_dest(dest, check_mode)
+    actions.extend(dest_actions)
     created, archive_path = _archive_name(params, volume, now)
-    result = dict(changed=False, volume=volume, archive=None, skipped_reason=None)
+    result = dict(changed=False, volume=volume, archive=None, skipped_reason=None, warnings=warnings)
 
-    if not actions:
+    if not dest_actions:
         stale = stale_temporary_files(dest, FOREIGN_TEMP_GRACE) + orphan_sidecars(dest, ORPHAN_SIDECAR_GRACE)
         if stale:
             actions.append("remove %s of unfinished backups" % counted(len(stale), "leftover file"))
@@ -189,10 +178,10 @@ def _backup_quiet(engine, described, params, check_mode, now, guard):
     result["archive"] = summarize(archive_path, metadata)
     changed = metadata["consistency"].get("changed_while_read")
     if changed:
-        result["warnings"] = [
+        warnings.append(
             "Entries of volume %s changed while the backup read them (containers: ignore, a live copy); the "
             "archive holds them as they were read, which may be torn: %s" % (volume, "; ".join(changed))
-        ]
+        )
     return result
 
 
@@ -317,5 +306,6 @@ def _metadata(described, params, created, started, hashing, digest, current_fing
             "entries": digest.entries,
             "bytes": digest.bytes,
             "fingerprint": current_fingerprint,
+            "digest_version": digest.version,
         },
     }

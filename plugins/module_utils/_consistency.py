@@ -61,6 +61,7 @@ def consistency_argument_spec():
         post_commands=dict(type="list", elements="dict", options=hook_argument_spec(), default=[]),
         lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
         lock_expiry=dict(type="int", default=DEFAULT_LOCK_EXPIRY),
+        recovery=dict(type="str", default="finish", choices=["finish", "discard"]),
     )
 
 
@@ -92,6 +93,9 @@ class Consistency:
         # The operation's result, set by it, so that a failure on the way back still reports it.
         self.result = None
         self._names = {}
+        # Volumes left in the middle of a swap: their containers are not started again.
+        self._held = set()
+        self._kept_stopped = []
 
     # -- the plan ----------------------------------------------------------------------
 
@@ -137,13 +141,15 @@ class Consistency:
                 containers=refusal.containers,
             )
         doing = "a copy taken while they write may be corrupt"
+        labels = "stop|pause|ignore"
         if (volume, WRITES) in self.volumes:
             doing = "a restore under them would change files they have open"
+            labels = "stop (a label never leaves a container running while its volume is written: only the task's containers: ignore does)"
         return ContainersInTheWay(
             "Volume %s is in use by running container(s): %s; %s. Choose what to do with them: "
             "containers: stop (stop them, do the work, start them again), pause (backups only; "
-            "crash-consistent) or ignore (a live copy), or label each container %s=stop|pause|ignore."
-            % (volume, containers, doing, POLICY_LABEL),
+            "crash-consistent) or ignore (a live copy), or label each container %s=%s."
+            % (volume, containers, doing, POLICY_LABEL, labels),
             volume_name=volume,
             containers=refusal.containers,
         )
@@ -203,7 +209,8 @@ class Consistency:
                         continue
                     if (wanted == "stop" and not state["Running"]) or (wanted == "pause" and state.get("Paused")):
                         self.left_by_interrupted_run.append(
-                            {"id": container_id, "name": self._names.get(container_id, container_id[:12]), "left": wanted}
+                            {"id": container_id, "name": self._names.get(container_id, container_id[:12]), "left": wanted,
+                             "volume": lock.volume}
                         )
 
     def _state(self, container_id):
@@ -299,6 +306,12 @@ class Consistency:
                 containers=changed,
             )
 
+    def hold(self, volume):
+        """Keep the containers of ``volume`` stopped on the way back: it is left in the middle
+        of a swap (a mix of two trees) or with a journal nobody can vouch for. Its lock is let
+        go as a killed run's would be, so the run that finishes the swap starts them."""
+        self._held.add(volume)
+
     # -- leaving -----------------------------------------------------------------------
 
     def __exit__(self, exc_type, exc_value, traceback):
@@ -309,6 +322,9 @@ class Consistency:
         """The way back; raises when it had problems (merged with ``error`` if any)."""
         problems = self._resume() + self._post_commands()
         for lock in self.locks:
+            if lock.volume in self._held:
+                lock.abandon()
+                continue
             try:
                 lock.release()
             except Exception as exc:  # the lock is broken by the next run once we are gone
@@ -327,9 +343,21 @@ class Consistency:
         details.update(self.report())
         raise ContainersInTheWay("The %s itself succeeded, but: %s." % (self.operation, summary), **details)
 
+    def _held_back(self, container_id, volume):
+        """Whether a container is kept stopped because ``volume`` (the one it was stopped
+        for) is held; recorded as a problem to report."""
+        if volume not in self._held:
+            return False
+        self._kept_stopped.append(self._names.get(container_id, container_id[:12]))
+        return True
+
     def _resume(self):
         problems = []
+        self._kept_stopped = []
+        volume_of = dict((entry["id"], entry["volume"]) for entry in self.entries)
+        volume_of.update((left["id"], left["volume"]) for left in self.left_by_interrupted_run)
         restart = list(self._stopped) + [left["id"] for left in self.left_by_interrupted_run if left["left"] == "stop"]
+        restart = [container_id for container_id in restart if not self._held_back(container_id, volume_of.get(container_id))]
         for container_id in self._start_order(restart) if restart else []:
             name = self._names.get(container_id, container_id[:12])
             try:
@@ -343,6 +371,10 @@ class Consistency:
                 )
             if container_id in self._stopped:
                 self._downtime[container_id] = round(time.monotonic() - self._stopped[container_id], 3)
+        if self._kept_stopped:
+            problems.append(
+                "container(s) %s were left stopped, because volume(s) %s hold a swap that is not finished; the "
+                "run that finishes it starts them again" % (", ".join(sorted(set(self._kept_stopped))), ", ".join(sorted(self._held))))
         unpause = self._paused + [left["id"] for left in self.left_by_interrupted_run if left["left"] == "pause"]
         for container_id in unpause:
             try:

@@ -64,12 +64,17 @@ def plan(users, labels_of, option, access, refuse=True):
     Returns plan entries (the user's keys plus ``policy``, ``policy_from`` and ``action``:
     stop, pause, ignore or none). Raises PolicyRefusal when a container's policy is ``fail``
     and it would see or cause an inconsistent copy, or when a writer asks to be paused.
+    A label may make a container stop or pause, but ``ignore`` from a label does not leave
+    it running while the volume is written (an image can carry labels into every container
+    made from it): for WRITES that label counts as ``fail``; only the option can say ignore.
     Raises ValueError for a label with an unknown policy. With ``refuse`` false, entries
     that would be refused are returned with the action ``fail`` instead.
     """
     entries = []
     for user in users:
         policy, source = effective_policy(option, labels_of.get(user["id"]))
+        if access == WRITES and policy == "ignore" and source == "label":
+            policy = "fail"
         entry = dict(user, policy=policy, policy_from=source, action="none")
         # Readers of a volume being read do not matter; anything running while the volume
         # is written would see files change under it.

@@ -30,6 +30,7 @@ import os
 import time
 from contextlib import ExitStack, closing, contextmanager
 
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import read_staged
 from ansible_collections.persist.docker.plugins.module_utils._connection import connect, prefixed_params
 from ansible_collections.persist.docker.plugins.module_utils._consistency import (
     DEFAULT_LOCK_EXPIRY,
@@ -45,13 +46,12 @@ from ansible_collections.persist.docker.plugins.module_utils._copy_rules import 
     comparable,
     comparable_records,
     destination_settings,
-    shared_storage,
 )
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, HelperError, PersistError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, HelperRunner, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
-from ansible_collections.persist.docker.plugins.module_utils._restore_ops import _recover, stage_and_swap
+from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover, stage_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     COPY_DIFFERS,
     SOURCE_MOUNT,
@@ -62,8 +62,9 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
     tar_create_command,
 )
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder, TreeDigest
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, NotCanonicalOrder, TreeDigest
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 try:
@@ -92,9 +93,10 @@ class _CheckedStream:
     """A tar stream (``chunks``). Iterating yields its chunks, each parsed first: the safety
     rules (UnsafeMember), the tree digest (``digest``, with entries and bytes) and the
     comparable digest (``comparable``); ``observe(path, record)`` is called for each entry.
-    ``size`` counts the tar bytes."""
+    With ``canonical``, what is yielded is the module's own re-serialization of the checked
+    members (see _tar_write), not the bytes read. ``size`` counts the tar bytes read."""
 
-    def __init__(self, chunks, allow_special, observe=None):
+    def __init__(self, chunks, allow_special, observe=None, canonical=False):
         self.comparable = ComparableDigest()
 
         def on_record(path, record):
@@ -105,12 +107,20 @@ class _CheckedStream:
         self.digest = TreeDigest(SafetyChecker(allow_special), on_record=on_record)
         self.size = 0
         self._chunks = chunks
+        self._canonical = canonical
+
+    def _counted(self):
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            yield chunk
 
     def __iter__(self):
+        if self._canonical:
+            yield from canonical_stream(self._counted(), self.digest)
+            return
         parser = TarParser(self.digest)
-        for chunk in self._chunks:
+        for chunk in self._counted():
             parser.feed(chunk)  # raises before an unsafe member's bytes are handed on
-            self.size += len(chunk)
             yield chunk
         parser.close()
 
@@ -171,36 +181,48 @@ def _reading(source, consequence=None):
 # -- the data move, shared by volume_copy and migrate ---------------------------------------
 
 
-def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, before_commit, observe=None, check_staged=None):
+def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, commit, observe=None, check_staged=None):
     """Stream ``source`` through this process into a staging tree of ``dest`` on another
-    engine and swap it in; returns the stream (digests, counts). Before the swap a failure
-    leaves ``dest``'s entries as they were."""
-    stream = _CheckedStream(_read_volume(engine, source), allow_special, observe)
+    engine, read the staged tree back (it must give the source's tree digest) and swap it
+    in; returns the stream (digests, counts). Only the module's re-serialization of the
+    checked members reaches the destination's tar. Before the swap a failure leaves
+    ``dest``'s entries as they were."""
+    stream = _CheckedStream(_read_volume(engine, source), allow_special, observe, canonical=True)
 
     def stage(token):
         what = "copying volume %s into volume %s" % (source, dest)
-        dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what)
+        dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special)
+
+    def check(token):
+        staged = read_staged(dest_engine, dest, token, CURRENT_VERSION)
+        if staged.hexdigest() != stream.digest.hexdigest():
+            with _reading(source):
+                differences = _compare_staged(engine, source, dest_engine, dest, token)
+            raise _not_as_copied(source, dest, differences, "replace", staged=True)
+        if check_staged is not None:
+            check_staged(token)
 
     try:
         with _reading(source, "Nothing was changed in volume %s." % dest):
-            stage_and_swap(dest_engine, dest, stage, mode, before_commit, check_staged)
+            stage_and_swap(dest_engine, dest, stage, mode, commit, special=allow_special, check_staged=check)
     finally:
         stream.close()
     return stream
 
 
-def _copy_and_swap(engine, source, dest, mode, allow_special, before_commit, observe=None, check_staged=None):
+def _copy_and_swap(engine, source, dest, mode, allow_special, commit, observe=None, check_staged=None):
     """Copy ``source`` into a staging tree of ``dest`` on the same engine, inside one helper
     (see _tar_commands.copy_command), and swap it in; returns the stream this process read
     (digests, counts). The helper's tar stream passes through the safety rules and the
     digest here while the helper extracts it; the staged tree must then read back as the
-    source, byte for byte. Before the swap a failure leaves ``dest``'s entries as they were."""
+    source, byte for byte (or, where the two tar streams differ only in how they encode it,
+    entry by entry). Before the swap a failure leaves ``dest``'s entries as they were."""
     streams = []
 
     def stage(token):
         chunks = engine.helpers.stream_output(
             copy_command(token), {source: SOURCE_MOUNT, dest: VOLUME_MOUNT},
-            "copying volume %s into volume %s" % (source, dest), writes=dest)
+            "copying volume %s into volume %s" % (source, dest), writes=dest, special=allow_special)
         stream = _CheckedStream(chunks, allow_special, observe)
         streams.append(stream)
         try:
@@ -211,22 +233,23 @@ def _copy_and_swap(engine, source, dest, mode, allow_special, before_commit, obs
                 exc.msg = "%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), dest)
                 raise
             with _reading(source):
-                differences = _compare_staged(engine, source, dest, token)
-            raise _not_as_copied(source, dest, differences, "replace", staged=True)
+                differences = _compare_staged(engine, source, engine, dest, token)
+            if differences.would_change("replace"):
+                raise _not_as_copied(source, dest, differences, "replace", staged=True)
         finally:
             stream.close()
 
     with _reading(source, "Nothing was changed in volume %s." % dest):
-        stage_and_swap(engine, dest, stage, mode, before_commit, check_staged)
+        stage_and_swap(engine, dest, stage, mode, commit, special=allow_special, check_staged=check_staged)
     return streams[0]
 
 
-def _compare_staged(engine, source, dest, token):
+def _compare_staged(engine, source, dest_engine, dest, token):
     """How the staged tree ``token`` inside ``dest`` differs from ``source`` as it is now."""
     differences = TreeDifferences()
     with closing(_read_volume(engine, source)) as chunks:
         what = "reading the staged copy in volume %s" % dest
-        with closing(engine.helpers.stream_output(staged_tree_command(token), {dest: VOLUME_MOUNT}, what)) as staged:
+        with closing(dest_engine.helpers.stream_output(staged_tree_command(token), {dest: VOLUME_MOUNT}, what)) as staged:
             compare(comparable_records(RecordStream(chunks)), comparable_records(RecordStream(staged)), differences)
     return differences
 
@@ -275,15 +298,18 @@ def _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
     raise _not_as_copied(source, dest, differences, mode, staged=False)
 
 
-def copy_between(engine, source, dest_engine, dest, mode, allow_special, before_commit, observe=None, check_staged=None):
+def copy_between(engine, source, dest_engine, dest, mode, allow_special, commit, observe=None, check_staged=None):
     """Copy volume ``source`` (of ``engine``) into the existing volume ``dest`` (of
     ``dest_engine``, possibly the same engine), staged, swapped and verified.
 
     On one engine one helper copies and the staged tree is verified against the source before
     the swap (and, in mode merge, ``dest`` read back after it); across engines the stream
-    passes through this process and ``dest`` is read back after the swap. ``observe(path,
-    record)`` sees every entry of the source as it is copied; ``check_staged()`` is called
-    before the swap and may raise to leave ``dest`` as it was.
+    passes through this process, re-written by it, and the staged tree is read back on the
+    destination's engine before the swap. In mode merge, ``dest`` is read back after the swap
+    too. ``commit`` is the Consistency guard (or an object with ``before_commit`` and
+    ``hold``, see _swap). ``observe(path, record)`` sees every entry of the source as it is
+    copied; ``check_staged(token)`` is called before the swap and may raise to leave
+    ``dest`` as it was.
 
     Returns ``tree_digest`` (source and dest), ``comparable_digest`` (the source's, see
     _copy_rules), ``entries`` and ``bytes`` of the source's tree and ``streamed_bytes`` (tar).
@@ -292,11 +318,10 @@ def copy_between(engine, source, dest_engine, dest, mode, allow_special, before_
     differs (the copy was swapped in).
     """
     if dest_engine is engine:
-        stream = _copy_and_swap(engine, source, dest, mode, allow_special, before_commit, observe, check_staged)
-        verified = stream.digest if mode == "replace" else None
+        stream = _copy_and_swap(engine, source, dest, mode, allow_special, commit, observe, check_staged)
     else:
-        stream = _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, before_commit, observe, check_staged)
-        verified = None
+        stream = _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, commit, observe, check_staged)
+    verified = stream.digest if mode == "replace" else None
     dest_digest = verified or _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
     return dict(
         tree_digest=dict(source=stream.digest.hexdigest(), dest=dest_digest.hexdigest()),
@@ -412,18 +437,37 @@ def copy(engine, params, check_mode):
     return result
 
 
-def _dest_to_create(described, params, cross):
-    """(driver, driver_opts, labels, taken_from) of the missing destination."""
-    settings = destination_settings(described, params.get("dest_driver"), params.get("dest_driver_opts"), params.get("dest_labels"))
-    reason = None if cross else shared_storage(described, settings[0], settings[1])
-    if reason:
+def _dest_to_create(described, dest_engine, params):
+    """(driver, driver_opts, labels, taken_from) of the missing destination; CopyError when
+    settings taken from the source would mount existing storage (a bind, device or share, or
+    a plugin's options), or when the storage would be another volume's or in use."""
+    dest = params["dest"]
+    driver, options, labels, taken_from, problem = destination_settings(
+        described, params.get("dest_driver"), params.get("dest_driver_opts"), params.get("dest_labels"))
+    problem = problem or dest_engine.storage_shared(dict(name=dest, driver=driver, driver_opts=options))
+    if problem:
         raise CopyError(
-            "Volume %s is not created with the settings of volume %s: %s. Give dest_driver_opts "
-            "for storage of its own (or dest_driver), or create volume %s first. Nothing was changed."
-            % (params["dest"], described["name"], reason, params["dest"]),
-            volume_name=params["dest"],
+            "Volume %s is not created with %s: %s. Give dest_driver_opts for storage of its own (or dest_driver), "
+            "or create volume %s first. Nothing was changed." % (dest, taken_from, problem, dest),
+            volume_name=dest,
         )
-    return settings
+    return driver, options, labels, taken_from
+
+
+class _Commit:
+    """The commit object of a copy (see _swap): every guard must agree before the swap, and
+    a volume left half swapped is held by each of them."""
+
+    def __init__(self, guards):
+        self.guards = guards
+
+    def before_commit(self):
+        for guard in self.guards:
+            guard.before_commit()
+
+    def hold(self, volume):
+        for guard in self.guards:
+            guard.hold(volume)
 
 
 def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guards):
@@ -434,14 +478,9 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
         created=False, actions=[action for guard in guards for action in guard.actions],
         finished_interrupted=False, skipped_reason=None, verified=False,
     )
+    commit = _Commit(guards)
+    result["warnings"] = check_source(engine, source, commit, check_mode, params["recovery"], result["actions"], "copy")
     planned = len(result["actions"])
-    if engine.interrupted_restore(source):
-        raise CopyError(
-            "Volume %s holds a restore or copy that was interrupted during its swap, so its contents "
-            "are a mix of two trees. Run the interrupted task (persist.docker.volume_restore or "
-            "persist.docker.volume_copy into %s) again to finish it, then copy it." % (source, source),
-            volume_name=source,
-        )
     current = dest_engine.volume(dest)
     settings = None
     if current is None:
@@ -452,9 +491,15 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
                 "dest_driver_opts and dest_labels)." % (dest, source),
                 volume_name=dest,
             )
-        settings = _dest_to_create(described, params, cross)
+        settings = _dest_to_create(described, dest_engine, params)
     else:
-        _recover(dest_engine, dest, check_mode, result)
+        reason = dest_engine.storage_shared(current)
+        if reason:
+            raise CopyError("Volume %s is not written by volume_copy: %s. Writing it would change the other's files under it. "
+                            "Nothing was changed." % (dest, reason), volume_name=dest)
+        finished, warnings = recover(dest_engine, dest, commit, check_mode, params["recovery"], result["actions"])
+        result["finished_interrupted"] = finished
+        result["warnings"].extend(warnings)
 
     started = time.time()
     compare_dest = current is not None and when == "different" and not (check_mode and result["finished_interrupted"])
@@ -484,16 +529,12 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
         dest_engine.create(dest, settings[0], settings[1], settings[2])
         result["created"] = True
 
-    def before_commit():
-        for guard in guards:
-            guard.before_commit()
-
     observe = check_staged = None
     if empty_root is not None:
         observe, check_staged = _noting_differences(result, differences, empty_root, mode, source, dest, planned)
 
     try:
-        copied = copy_between(engine, source, dest_engine, dest, mode, params["allow_special"], before_commit, observe, check_staged)
+        copied = copy_between(engine, source, dest_engine, dest, mode, params["allow_special"], commit, observe, check_staged)
     except _NothingToCopy:
         result["actions"].pop()
         return result
@@ -517,7 +558,7 @@ def _noting_differences(result, differences, empty_root, mode, source, dest, pla
         elif comparable(path, record) != comparable(path, empty_root):
             differences.note("changed", path)
 
-    def check_staged():
+    def check_staged(_token):
         if not _note_differences(result, differences, mode, source, dest, planned):
             raise _NothingToCopy()
 
@@ -574,19 +615,22 @@ def migrate(engine, current, driver, driver_opts, labels):
     (the volume is back as it was, data included).
     """
     name = current["name"]
+    shared = engine.storage_shared(dict(name=name, driver=driver, driver_opts=driver_opts or {}))
+    if shared:
+        raise CopyError("Volume %s is not migrated to the new settings: %s. Nothing was changed." % (name, shared), volume_name=name)
     aside = aside_name(name, binascii.hexlify(os.urandom(4)).decode("ascii"))
     started = time.time()
     guard = Consistency(engine, [(name, WRITES), (aside, WRITES)], _MIGRATE_GUARD, False, "volume")
     with guard:
         engine.create(aside, "local", {}, {MIGRATE_LABEL: name, OWNER_LABEL: owner_token()})
         try:
-            there = copy_between(engine, name, engine, aside, "replace", True, guard.before_commit)
+            there = copy_between(engine, name, engine, aside, "replace", True, guard)
         except BaseException as exc:
             _remove_quietly(engine, aside)
             if isinstance(exc, PersistError):
                 exc.msg = "Volume %s was not migrated: copying its data aside failed. %s Volume %s was not changed." % (name, exc.msg, name)
             raise
-        refused = _recreate_and_copy_back(engine, current, aside, driver, driver_opts, labels, there, guard.before_commit)
+        refused = _recreate_and_copy_back(engine, current, aside, driver, driver_opts, labels, there, guard)
         try:
             engine.remove(aside)
         except PersistError as exc:
@@ -607,7 +651,7 @@ def migrate(engine, current, driver, driver_opts, labels):
     )
 
 
-def _recreate_and_copy_back(engine, current, aside, driver, driver_opts, labels, there, before_commit):
+def _recreate_and_copy_back(engine, current, aside, driver, driver_opts, labels, there, guard):
     """The steps after which the only copy of the data may be the temporary volume; any
     failure is reported with its name. Returns the engine's refusal of the new settings."""
     name = current["name"]
@@ -619,7 +663,7 @@ def _recreate_and_copy_back(engine, current, aside, driver, driver_opts, labels,
         except EngineError as exc:
             refused = exc
             engine.create(name, current["driver"], current["driver_opts"], current["labels"])
-        back = copy_between(engine, aside, engine, name, "replace", True, before_commit)
+        back = copy_between(engine, aside, engine, name, "replace", True, guard)
         if back["comparable_digest"] != there["comparable_digest"]:
             raise CopyError("the copied-back tree differs from the original's (tree digest %s, was %s)" % (
                 back["tree_digest"]["dest"], there["tree_digest"]["source"]))

@@ -10,8 +10,8 @@
   cannot carry over (it renames the entries of the staging tree into the volume's root; the
   root keeps its own xattrs). ``ComparableDigest`` and ``comparable_records`` apply that rule
   to digests and to entry-by-entry comparisons alike.
-* With which driver, options and labels a missing destination is created, and when those
-  options would make it the same storage as the source.
+* With which driver, options and labels a missing destination is created, and whether
+  settings taken over from the source would mount existing storage (see _storage).
 * The name of the temporary volume a migration copies the data aside into.
 """
 
@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import hashlib
 
+from ansible_collections.persist.docker.plugins.module_utils._storage import existing_storage, masked_options
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import stringify_options
 
 MIGRATE_INFIX = "-persist-migrate-"
 # The label that marks a temporary volume of a migration; its value is the migrated volume.
 MIGRATE_LABEL = "persist.docker.migrate"
-# Mount types of the local driver whose every volume is new storage, whatever its options.
-_PRIVATE_LOCAL_TYPES = frozenset(["tmpfs"])
 
 
 def record_fields(record):
@@ -90,22 +89,33 @@ class ComparableDigest:
         return self._hash.hexdigest()
 
 
-def destination_settings(source, driver=None, driver_opts=None, labels=None):
-    """(driver, driver_opts, labels, taken_from) for creating a copy's missing destination.
+# Labels this collection puts on its own temporary volumes; never carried to a new volume.
+RESERVED_LABEL_PREFIX = "persist.docker."
 
-    ``source`` is the source volume's description. Each setting given wins; otherwise it is
-    the source's: its driver, its options (only with the same driver: another driver's
-    options mean nothing to the new one) and its labels. ``taken_from`` says in words
-    where the settings came from.
+
+def destination_settings(source, driver=None, driver_opts=None, labels=None):
+    """(driver, driver_opts, labels, taken_from, problem) for creating a volume with the
+    settings of ``source`` (a volume's description, or a sidecar's record of one) where the
+    task gives none.
+
+    Each setting given wins; otherwise it is the source's: its driver, its options (only with
+    the same driver: another driver's options mean nothing to the new one) and its labels
+    (less those of this collection's temporary volumes). ``taken_from`` says in words where
+    the settings came from. ``problem`` says why settings taken from the source would mount
+    existing storage (a bind, device or share, or a plugin driver's options), which only
+    settings the task gives may do; None when they do not.
     """
     chosen_driver = driver or source["driver"]
     if driver_opts is not None:
         chosen_opts = stringify_options(driver_opts)
     elif chosen_driver == source["driver"]:
-        chosen_opts = dict(source["driver_opts"])
+        chosen_opts = dict(source["driver_opts"] or {})
     else:
         chosen_opts = {}
-    chosen_labels = stringify_options(labels) if labels is not None else dict(source["labels"])
+    if labels is not None:
+        chosen_labels = stringify_options(labels)
+    else:
+        chosen_labels = dict((key, value) for key, value in (source["labels"] or {}).items() if not key.startswith(RESERVED_LABEL_PREFIX))
     given = [name for name, value in (("driver", driver), ("driver options", driver_opts), ("labels", labels)) if value is not None]
     if not given:
         taken_from = "the settings of volume %s" % source["name"]
@@ -113,25 +123,14 @@ def destination_settings(source, driver=None, driver_opts=None, labels=None):
         taken_from = "the given settings"
     else:
         taken_from = "the given %s and otherwise the settings of volume %s" % (" and ".join(given), source["name"])
-    return chosen_driver, chosen_opts, chosen_labels, taken_from
-
-
-def shared_storage(source, driver, driver_opts):
-    """Why a volume created on the source's engine with ``driver`` and ``driver_opts`` would
-    be the source's own storage (a string), or None.
-
-    The local driver mounts ``device`` (a directory for a bind, an NFS export, a block
-    device) when a container uses the volume: two volumes with the same device are two
-    names for the same files, except tmpfs, which is new memory for every volume.
-    """
-    if driver != "local" or source["driver"] != "local":
-        return None
-    device = driver_opts.get("device")
-    if not device or driver_opts.get("type") in _PRIVATE_LOCAL_TYPES:
-        return None
-    if source["driver_opts"].get("device") != device:
-        return None
-    return "it would mount the same device (%s) as volume %s, so both names would be the same files" % (device, source["name"])
+    problem = None
+    if driver is None and chosen_driver != "local":
+        problem = existing_storage(chosen_driver, chosen_opts)
+    elif driver_opts is None and chosen_opts:
+        problem = existing_storage(chosen_driver, chosen_opts) if chosen_driver == "local" else (
+            "the driver options of volume %s (%s) would be given to the driver %s" % (
+                source["name"], ", ".join(sorted(masked_options(chosen_opts))), chosen_driver))
+    return chosen_driver, chosen_opts, chosen_labels, taken_from, problem
 
 
 def aside_name(name, token):

@@ -14,14 +14,13 @@ from __future__ import annotations
 from contextlib import closing
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError
-from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
-    JOURNAL_NAME,
-    VOLUME_MOUNT,
-    reserved_entries_command,
-    usage_command,
-)
+from ansible_collections.persist.docker.plugins.module_utils._storage import sharing
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, tar_create_command, usage_command
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 from ansible_collections.persist.docker.plugins.module_utils._usage import UsageTally
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
+    bind_sources,
     describe_volume,
     mount_table,
 )
@@ -68,6 +67,18 @@ class VolumeEngine:
         except APIError as exc:
             raise EngineError("Cannot list containers: %s" % exc)
 
+    def bind_sources(self):
+        """(container name, host path) of every bind mount of every container, running or not."""
+        try:
+            return bind_sources(self.client.containers(all=True))
+        except APIError as exc:
+            raise EngineError("Cannot list containers: %s" % exc)
+
+    def storage_shared(self, described):
+        """Why the storage of the volume ``described`` (existing or about to be created) is
+        also another volume's or a host directory a container bind-mounts (a sentence), or None."""
+        return sharing(described, self.volumes(), self.bind_sources())
+
     def users(self, name):
         """The containers, running or not, that mount volume ``name``."""
         return self.mount_table().get(name, [])
@@ -101,15 +112,14 @@ class VolumeEngine:
                 tally.feed(chunk)
         return tally.result()
 
-    def reserved_entries(self, name):
-        """The reserved names (``.persist-*``) at the root of volume ``name``: the journal of a
-        restore killed during its swap, staging and old trees of interrupted restores."""
-        what = "looking for interrupted restores in volume %s" % name
-        with closing(self.helpers.stream_output(reserved_entries_command(), {name: VOLUME_MOUNT}, what)) as chunks:
-            listing = b"".join(chunks)
-        return [entry.decode("utf-8", "replace") for entry in listing.split(b"\n") if entry]
-
-    def interrupted_restore(self, name):
-        """Whether a restore into volume ``name`` was killed during its swap (its journal is
-        there): the volume then holds a mix of old and new entries until a restore finishes it."""
-        return JOURNAL_NAME in self.reserved_entries(name)
+    def tree_digest(self, name, excludes=(), version=CURRENT_VERSION):
+        """The TreeDigest of volume ``name`` as it is now (reads every byte, writes nothing);
+        ``excludes`` as for tar_create_command."""
+        digest = TreeDigest(version=version)
+        parser = TarParser(digest)
+        command = tar_create_command(excludes)
+        with closing(self.helpers.stream_output(command, {name: VOLUME_MOUNT}, "reading volume %s" % name)) as chunks:
+            for chunk in chunks:
+                parser.feed(chunk)
+        parser.close()
+        return digest

@@ -62,6 +62,11 @@ class PruneError(PersistError):
     """A retention policy was refused, or pruning a backup directory failed."""
 
 
+class ReservedEntries(PersistError):
+    """A volume holds reserved entries (a swap journal, staging trees) that stop the
+    operation: a half-done swap to finish, or entries this collection did not write."""
+
+
 class VolumeLocked(PersistError):
     """Another run holds the volume's lock and did not release it within lock_timeout."""
 

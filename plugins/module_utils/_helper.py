@@ -42,9 +42,12 @@ DEFAULT_HELPER_IMAGE = "debian:bookworm-20250908-slim"
 STOPPED_HELPER_GRACE_SECONDS = 600
 STDERR_TAIL_BYTES = 4096
 READER_CAPABILITIES = ["DAC_READ_SEARCH"]
-# Restoring sets owners, modes (setuid included), xattrs and file capabilities, and may
-# create device nodes when the archive is allowed to hold them.
-WRITER_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "MKNOD", "SETFCAP"]
+# Restoring sets owners, modes and xattrs of files owned by anyone.
+WRITER_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"]
+# Only when the task allows special files (allow_special): device nodes, setuid/setgid bits
+# that survive a change of owner, and file capabilities. Without them the kernel itself
+# refuses what the safety rules refuse.
+SPECIAL_CAPABILITIES = ["FSETID", "MKNOD", "SETFCAP"]
 
 
 def helper_argument_spec():
@@ -170,32 +173,33 @@ class HelperRunner:
             or default
         )
 
-    def stream_output(self, command, volumes, what, writes=None):
+    def stream_output(self, command, volumes, what, writes=None, special=False):
         """Run ``command`` with ``volumes`` ({name: path}) mounted read-only; yield its stdout.
 
         ``what`` says in error messages what the helper was doing. The container is removed
         when the generator ends or is closed. Raises HelperError when the command exits
         non-zero (with the tail of its stderr and its ``exit_code``) or the stream breaks off.
         With ``writes`` (one of the volumes), that volume is mounted read-write and the helper
-        has the rights of run_with_input's; the others stay read-only.
+        has the rights of run_with_input's (``special`` as there); the others stay read-only.
         """
         read_only = [name for name in volumes if name != writes]
-        run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only)
+        run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special)
         try:
             yield from run.output()
             run.finish()
         finally:
             run.remove()
 
-    def run_with_input(self, command, volumes, chunks, what):
+    def run_with_input(self, command, volumes, chunks, what, special=False):
         """Run ``command`` with ``volumes`` mounted read-write, write ``chunks`` to its stdin.
 
         Returns the command's stdout (it should print little: a few lines of report).
-        The container may change ownership, modes and xattrs of files and create device
-        nodes, as restoring needs; it still has no network and a read-only root file system
-        (with a small tmpfs on /tmp). Raises HelperError when the command exits non-zero.
+        The container may change ownership, modes and xattrs of files, as restoring needs;
+        with ``special`` also create device nodes, keep setuid/setgid bits and set file
+        capabilities (SPECIAL_CAPABILITIES). It has no network and a read-only root file
+        system (with a small tmpfs on /tmp). Raises HelperError when the command exits non-zero.
         """
-        run = self._start(command, volumes, what, writable=True, stdin=True)
+        run = self._start(command, volumes, what, writable=True, stdin=True, special=special)
         try:
             # Producing the input (reading, decompressing) overlaps with sending it.
             for chunk in prefetch(chunks):
@@ -216,9 +220,41 @@ class HelperRunner:
         """
         return self._start(["cat"], {}, what, writable=False, stdin=True, name=name, labels=labels)
 
-    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=()):
+    def create_marker(self, name, labels, what):
+        """Create (never start) a container called ``name`` with ``labels``: a record that
+        lives on the engine, where containers that only mount a volume cannot reach it.
+        Raises NameTaken when a container of that name exists already."""
         self.prepare()
-        container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only)
+        host_config = self.client.create_host_config(network_mode="none", log_config=LogConfig(type="none"), cap_drop=["ALL"])
+        try:
+            self.client.create_container(
+                self.image, command=["true"], name=name, labels=labels, host_config=host_config, network_disabled=True)
+        except APIError as exc:
+            if exc.response is not None and exc.response.status_code == 409:
+                raise NameTaken(name)
+            raise HelperError("Cannot create the record %s on the engine while %s: %s" % (name, what, exc), helper_image=self.image)
+
+    def marker_labels(self, name):
+        """The labels of the container called ``name``, or None when there is none."""
+        try:
+            return self.client.inspect_container(name)["Config"].get("Labels") or {}
+        except NotFound:
+            return None
+        except APIError as exc:
+            raise HelperError("Cannot inspect the record %s on the engine: %s" % (name, exc))
+
+    def remove_marker(self, name):
+        """Remove the container called ``name`` (nothing when it is gone already)."""
+        try:
+            self.client.remove_container(name, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            raise HelperError("Cannot remove the record %s from the engine: %s" % (name, exc))
+
+    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=(), special=False):
+        self.prepare()
+        container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only, special)
         run = _HelperRun(self.client, container_id, what)
         try:
             run.attach(stdin)
@@ -231,12 +267,14 @@ class HelperRunner:
             raise
         return run
 
-    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=()):
+    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=(), special=False):
         mounts = [
             Mount(target=path, source=name, type="volume", read_only=not writable or name in read_only, no_copy=True)
             for name, path in sorted(volumes.items())
         ]
-        capabilities = WRITER_CAPABILITIES if writable else READER_CAPABILITIES
+        capabilities = READER_CAPABILITIES
+        if writable:
+            capabilities = WRITER_CAPABILITIES + (SPECIAL_CAPABILITIES if special else [])
         host_config = self.client.create_host_config(
             mounts=mounts,
             network_mode="none",
@@ -337,9 +375,13 @@ class _HelperRun:
             return ""
         return "; it exited with code %s" % state.get("ExitCode")
 
-    def remove(self):
+    def detach(self):
+        """Close the attach connection and leave the container: one that reads its stdin ends."""
         if self.sock is not None:
             close_socket(self.sock)
+
+    def remove(self):
+        self.detach()
         try:
             self.client.remove_container(self.container_id, force=True)
         except (APIError, NotFound):

@@ -16,8 +16,6 @@ holder was about to stop or pause, so that the run that breaks it can start them
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, VolumeLocked
@@ -27,6 +25,7 @@ from ansible_collections.persist.docker.plugins.module_utils._helper import (
     owner_token,
     parse_docker_time,
 )
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import per_volume_name
 
 try:
     from docker.errors import APIError, NotFound
@@ -42,14 +41,11 @@ STOPS_LABEL = "persist.docker.lock.stops"
 PAUSES_LABEL = "persist.docker.lock.pauses"
 POLL_SECONDS = 0.5
 STARTING_GRACE_SECONDS = 60
-_PLAIN_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,199}")
 
 
 def lock_name(volume):
     """The lock container's name: readable for ordinary volume names, hashed otherwise."""
-    if _PLAIN_NAME.fullmatch(volume):
-        return "persist-lock-%s" % volume
-    return "persist-lock-%s" % hashlib.sha256(volume.encode("utf-8")).hexdigest()[:32]
+    return per_volume_name("persist-lock-", volume)
 
 
 def _iso(epoch):
@@ -90,21 +86,24 @@ class VolumeLock:
     def acquire(self, stops=(), pauses=()):
         """Take the lock, waiting up to ``timeout`` seconds (counted from the first call),
         breaking stale locks on the way. ``stops`` and ``pauses`` are the ids of containers
-        this run may stop or pause, recorded for whoever has to clean up after it."""
+        this run may stop or pause, recorded for whoever has to clean up after it; those of
+        a broken lock are recorded too, since this run now owes their restart."""
         if self._started is None:
             self._started = time.monotonic()
         deadline = self._started + self.timeout
-        now = time.time()
-        labels = {
-            LOCK_LABEL: self.volume,
-            OPERATION_LABEL: self.operation,
-            OWNER_LABEL: owner_token(),
-            ACQUIRED_LABEL: str(int(now)),
-            EXPIRES_LABEL: str(int(now + self.expiry)),
-            STOPS_LABEL: ",".join(stops),
-            PAUSES_LABEL: ",".join(pauses),
-        }
         while True:
+            now = time.time()
+            inherited_stops = [container for broken in self.broken for container in broken["stops"]]
+            inherited_pauses = [container for broken in self.broken for container in broken["pauses"]]
+            labels = {
+                LOCK_LABEL: self.volume,
+                OPERATION_LABEL: self.operation,
+                OWNER_LABEL: owner_token(),
+                ACQUIRED_LABEL: str(int(now)),
+                EXPIRES_LABEL: str(int(now + self.expiry)),
+                STOPS_LABEL: ",".join(sorted(set(stops) | set(inherited_stops))),
+                PAUSES_LABEL: ",".join(sorted(set(pauses) | set(inherited_pauses))),
+            }
             try:
                 self._run = self.helpers.start_holder(self.name, labels, "holding the lock on volume %s" % self.volume)
                 self.waited = round(time.monotonic() - self._started, 3)
@@ -135,6 +134,14 @@ class VolumeLock:
             self._run.remove()
             self._run = None
             self.released_at = time.time()
+
+    def abandon(self):
+        """Let go of the lock as a killed run would: the lock container exits and stays, so
+        the next run breaks it and starts the containers its labels name (after it finished
+        what this run left half done)."""
+        if self._run is not None:
+            self._run.detach()
+            self._run = None
 
     def _inspect(self, reference):
         try:

@@ -17,6 +17,16 @@ RESERVED_PREFIX = b".persist-"
 PATH_MAX = 4095
 NAME_MAX = 255
 SPECIAL_KINDS = frozenset(["chardev", "blockdev", "fifo"])
+# Extended attributes that grant privileges the way a setuid bit does: file capabilities,
+# the SMACK labels a process takes on when it runs or maps the file, and the trusted
+# namespace (root-only attributes that kernel code such as overlayfs acts on).
+PRIVILEGED_XATTRS = frozenset(["security.capability", "security.SMACK64EXEC", "security.SMACK64MMAP"])
+PRIVILEGED_XATTR_PREFIXES = ("trusted.",)
+
+
+def privileged_xattr(name):
+    """Whether extended attribute ``name`` grants privileges (see PRIVILEGED_XATTRS)."""
+    return name in PRIVILEGED_XATTRS or name.startswith(PRIVILEGED_XATTR_PREFIXES)
 
 
 class UnsafeMember(Exception):
@@ -53,24 +63,37 @@ def normalize(path):
     return path
 
 
-def escapes(directory, target):
-    """True when a relative symlink ``target`` placed in ``directory`` resolves above the root."""
+def symlink_problem(directory, target):
+    """Why a relative symlink ``target`` placed in ``directory`` may resolve outside the
+    volume (a rule, as text), or None.
+
+    ``..`` components may only lead the target, and no further up than ``directory`` is
+    deep: after a name, ``..`` would climb out of whatever that name resolves to, and the
+    name may itself be a symlink (``s -> .`` then ``up -> s/..`` leaves the root). Leading
+    ``..`` climb through real directories (a member's parents are never symlinks), and
+    every symlink passed on the way down obeys the same rule, so a target that keeps it
+    stays inside the volume however its links chain.
+    """
     depth = len(directory.split(b"/")) if directory else 0
+    descended = False
     for part in target.split(b"/"):
         if part == b"..":
+            if descended:
+                return "symlink target %s has '..' after a name (it could climb out through another symlink)" % shown(target)
             depth -= 1
             if depth < 0:
-                return True
+                return "symlink target %s leaves the volume" % shown(target)
         elif part not in (b"", b"."):
-            depth += 1
-    return False
+            descended = True
+    return None
 
 
 class SafetyChecker:
     """Feed each member with ``check(member)``; it raises UnsafeMember on the first offence.
 
-    ``allow_special`` admits device nodes, FIFOs and setuid/setgid bits. Absolute symlink
-    targets are allowed: they point into the file system of the container that mounts the
+    ``allow_special`` admits device nodes, FIFOs, setuid/setgid bits and extended attributes
+    that grant privileges (file capabilities and the like, see PRIVILEGED_XATTRS). Absolute
+    symlink targets are allowed: they point into the file system of the container that mounts the
     volume, and restore never follows them.
     """
 
@@ -78,6 +101,19 @@ class SafetyChecker:
         self.allow_special = allow_special
         self._kinds = {}
         self._symlinks = set()
+
+    # As a TarParser handler of its own: checks each member as it starts.
+    def member_start(self, member):
+        self.check(member)
+
+    def member_data(self, member, offset, data):
+        pass
+
+    def member_end(self, member):
+        pass
+
+    def archive_end(self):
+        pass
 
     def check(self, member):
         """Check one member and return its normalized path."""
@@ -125,13 +161,18 @@ class SafetyChecker:
             raise UnsafeMember(name, "%s nodes are refused unless allow_special is true" % member.kind)
         if member.mode & 0o6000 and not self.allow_special:
             raise UnsafeMember(name, "setuid/setgid bits are refused unless allow_special is true")
+        if not self.allow_special:
+            for key in sorted(member.xattrs):
+                if privileged_xattr(key):
+                    raise UnsafeMember(name, "extended attribute %s grants privileges (like a setuid bit) and is refused unless allow_special is true" % key)
         if member.kind == "symlink":
             target = member.linkname
             if not target:
                 raise UnsafeMember(name, "symlink with an empty target")
             directory = path.rsplit(b"/", 1)[0] if b"/" in path else b""
-            if not target.startswith(b"/") and escapes(directory, target):
-                raise UnsafeMember(name, "symlink target %s leaves the volume" % shown(target))
+            problem = None if target.startswith(b"/") else symlink_problem(directory, target)
+            if problem:
+                raise UnsafeMember(name, problem)
         elif member.kind == "hardlink":
             try:
                 target = normalize(member.linkname)

@@ -14,9 +14,7 @@ No Docker engine is needed and nothing here imports Ansible.
 
 from __future__ import annotations
 
-import datetime
 import os
-import re
 import socket
 import stat
 import time
@@ -25,6 +23,8 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
     MetadataError,
     SIDECAR_SUFFIX,
     orphan_sidecars,
+    name_timestamp,
+    parse_created,
     read_metadata,
     scan_directory,
 )
@@ -39,24 +39,7 @@ from ansible_collections.persist.docker.plugins.module_utils._retention import R
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 DEFAULT_INCOMPLETE_GRACE = "1d"
-# Every archive name this collection writes carries its UTC creation time (name_template's
-# {timestamp}); an archive without a sidecar and without one in its name is not taken as ours.
-_NAME_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
 _SCAN_ATTEMPTS = 3
-
-
-def parse_created(text):
-    """The sidecar's ``created`` text as an aware UTC datetime; ValueError when it is not a
-    time with a time zone (the collection writes ``2026-11-27T05:30:00Z``)."""
-    if not isinstance(text, str):
-        raise ValueError("its creation time %r is not a text" % (text,))
-    try:
-        created = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise ValueError("its creation time %r is not an ISO 8601 time" % text)
-    if created.tzinfo is None or created.utcoffset() is None:
-        raise ValueError("its creation time %r has no time zone" % text)
-    return created.astimezone(datetime.timezone.utc)
 
 
 def _format_time(created):
@@ -173,7 +156,9 @@ class PrunePlan:
         return self
 
     def _incomplete(self, entry, name):
-        if not _NAME_TIMESTAMP.search(name):
+        # Archives of this collection carry their UTC creation time in their name
+        # (name_template's {timestamp}); one without a sidecar and without it is not ours.
+        if name_timestamp(name) is None:
             self.ignored.append(dict(
                 path=entry["path"],
                 reason="no metadata sidecar and no UTC timestamp in its name: not taken as a backup of persist.docker, left alone",

@@ -3,24 +3,26 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private module_utils of persist.docker: not a public API, may change without notice.
-"""The volume_restore operation: verified first, staged, swapped in atomically.
+"""The volume_restore operation: verified first, staged, read back, swapped in atomically.
 
-1. The archive is read in full: its sha256 must match the sidecar, every member must pass
-   the safety rules, and the tree digest must match. Where the target exists, its live tree
-   is streamed alongside and compared entry by entry, in the same pass.
-2. Only then, and only when the target would change, the archive is streamed into a helper
-   that extracts it into a staging directory inside the target volume; the bytes sent are
-   hashed again and must still match the sidecar.
-3. A second helper swaps the staged tree in under a journal, so a run killed at any point
-   leaves the old tree, the new tree, or a journal that the next run follows to the end.
+1. Before anything is locked or stopped, the archive is read in full and checked against
+   its sidecar (sha256, safety rules, tree digest); where the target exists and
+   ``restore_when`` is different, its live tree is compared in the same pass, and a target
+   that already equals the archive is left alone. So a running service is only ever
+   stopped for the extraction and the swap.
+2. Under the lock, with the containers in the way stopped: what an interrupted earlier run
+   left is finished or removed (only what the engine's record proves this collection wrote;
+   see _swap), then the archive is extracted through the module's own re-serialization into
+   a staging tree, read back, and swapped in (_archive_restore).
+
+A target that holds reserved entries (an interrupted run) is compared only after they were
+dealt with, under the lock.
 """
 
 from __future__ import annotations
 
-import binascii
 import os
 import time
-from contextlib import closing
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     describe_archive,
@@ -28,23 +30,14 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
     scan_directory,
     summarize,
 )
-from ansible_collections.persist.docker.plugins.module_utils._archive_read import ArchiveCorrupt, ArchiveStream
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import extract_and_swap, open_archive, verify_archive
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES
-from ansible_collections.persist.docker.plugins.module_utils._errors import RestoreError, VolumeMissing
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
-from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
-    JOURNAL_NAME,
-    VOLUME_MOUNT,
-    clean_command,
-    extract_command,
-    swap_command,
-    tar_create_command,
-)
-from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError
-from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder
+from ansible_collections.persist.docker.plugins.module_utils._copy_rules import destination_settings
+from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError, RestoreError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._swap import recover, reserved_state
+from ansible_collections.persist.docker.plugins.module_utils._tar_commands import TAR_ENTRIES_CHANGED
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 
@@ -76,99 +69,39 @@ def resolve_archive(src, source_volume):
     return entry
 
 
-UNTOUCHED = " The target volume was not touched."
-
-
-def _verify(stream, records, metadata, path, consequence):
-    """Raise RestoreError unless the archive read through ``records`` matched its sidecar."""
-    if stream.sha256 != metadata["archive"]["sha256"] or stream.size != metadata["archive"]["size"]:
+def settings_to_create(target, entry, params):
+    """(driver, driver_opts, labels, how) for creating the missing volume ``target``:
+    the task's volume_driver, volume_driver_opts and volume_labels, and otherwise what the
+    sidecar recorded, which may not mount existing storage (a sidecar is untrusted)."""
+    recorded = entry["metadata"]["volume"]
+    source = dict(
+        name=recorded.get("name") or "?", driver=recorded.get("driver") or "local",
+        driver_opts=recorded.get("driver_opts") or {}, labels=recorded.get("labels") or {},
+    )
+    if not all(isinstance(source[key], dict) for key in ("driver_opts", "labels")) or not isinstance(source["driver"], str):
+        raise RestoreError("The sidecar of %s records the volume's settings in a form this collection does not write." % entry["path"], archive=entry["path"])
+    driver, options, labels, taken_from, problem = destination_settings(
+        source, params.get("volume_driver"), params.get("volume_driver_opts"), params.get("volume_labels"))
+    if problem:
         raise RestoreError(
-            "The archive %s does not match its sidecar (sha256 %s, %d bytes; the sidecar says "
-            "sha256 %s, %s bytes): it is corrupt or was changed.%s"
-            % (path, stream.sha256, stream.size, metadata["archive"]["sha256"], metadata["archive"]["size"], consequence),
-            archive=path, check="sha256",
+            "Volume %s is not created as the backup %s recorded it: %s. A backup's record never makes a restore mount "
+            "existing storage (whoever can write the backup directory can write the record). Give volume_driver and "
+            "volume_driver_opts for the storage the volume should have, or create the volume first. Nothing was done."
+            % (target, os.path.basename(entry["path"]), problem),
+            volume_name=target, archive=entry["path"],
         )
-    if records.digest.hexdigest() != metadata["tree"]["digest"]:
-        raise RestoreError(
-            "The archive %s passes its checksum but its tree digest differs from the sidecar's: "
-            "the sidecar does not describe this archive.%s" % (path, consequence),
-            archive=path, check="tree_digest",
-        )
-
-
-def _read_and_compare(engine, entry, target_exists, allow_special, consequence=UNTOUCHED):
-    """Read the whole archive (verify) and, where the target exists, compare with it.
-
-    A failure raises RestoreError whose ``check`` detail names the check that failed:
-    ``safety`` (with ``member`` and ``rule``), ``read`` (the archive cannot be decompressed
-    or parsed to its end), ``sha256`` (size or sha256 differ from the sidecar's) or
-    ``tree_digest``; ``consequence`` ends its message."""
-    metadata, path = entry["metadata"], entry["path"]
-    stream = ArchiveStream(path, metadata["compression"])
-    records = RecordStream(stream, SafetyChecker(allow_special))
-    differences = TreeDifferences()
-    try:
-        if target_exists:
-            live = engine.helpers.stream_output(tar_create_command(), {entry["target"]: VOLUME_MOUNT}, "reading volume %s" % entry["target"])
-            with closing(live):
-                target_records = RecordStream(live)
-                compare(records, target_records, differences)
-        else:
-            for _record in records:
-                pass
-    except UnsafeMember as exc:
-        raise RestoreError(
-            "The archive %s is refused: member %s breaks a safety rule: %s.%s" % (path, exc.member, exc.rule, consequence),
-            archive=path, member=exc.member, rule=exc.rule, check="safety",
-        )
-    except (ArchiveCorrupt, TarFormatError, NotCanonicalOrder) as exc:
-        raise RestoreError(
-            "The archive %s is corrupt or truncated: %s.%s" % (path, exc, consequence),
-            archive=path, check="read",
-        )
-    _verify(stream, records, metadata, path, consequence)
-    return differences
-
-
-def _recover(engine, target, check_mode, result):
-    """Finish a swap that a killed restore left half done, or remove the staging trees of
-    restores killed before their swap (hidden copies of data that only take space)."""
-    volumes = {target: VOLUME_MOUNT}
-    reserved = engine.reserved_entries(target)
-    if JOURNAL_NAME in reserved:
-        result["actions"].append("finish the interrupted restore of volume %s" % target)
-        result["finished_interrupted"] = True
-        if not check_mode:
-            engine.helpers.run_with_input(swap_command(), volumes, [], "finishing an interrupted restore of volume %s" % target)
-    elif reserved:
-        result["actions"].append("remove %s of interrupted restores from volume %s" % (counted(len(reserved), "leftover staging tree"), target))
-        if not check_mode:
-            engine.helpers.run_with_input(clean_command(), volumes, [], "removing leftovers of interrupted restores from volume %s" % target)
+    if taken_from.startswith("the settings of volume"):
+        taken_from = "as recorded in the backup"
+    else:
+        taken_from = "with " + taken_from.replace("the settings of volume", "the settings recorded for volume")
+    return driver, options, labels, taken_from
 
 
 def restore(engine, params, check_mode):
     """Restore into ``params['volume']``; see the module for the options."""
     target = params["volume"]
     entry = resolve_archive(params["src"], params["source_volume"] or target)
-    entry["target"] = target
     require_library(entry["metadata"]["compression"])
-
-    guard = Consistency(engine, [(target, WRITES)], params, check_mode, "volume_restore")
-    with guard:
-        result = _restore_quiet(engine, entry, params, check_mode, guard)
-        guard.result = result
-    result.update(guard.report())
-    return result
-
-
-def _restore_quiet(engine, entry, params, check_mode, guard):
-    """The restore proper, while the containers in the way are stopped."""
-    target, metadata = entry["target"], entry["metadata"]
-    mode, when = params["mode"], params["restore_when"]
-    result = dict(
-        changed=False, volume=target, archive=summarize(entry["path"], metadata), actions=list(guard.actions),
-        finished_interrupted=False, skipped_reason=None,
-    )
     current = engine.volume(target)
     if current is None and not params["create"]:
         raise VolumeMissing(
@@ -176,113 +109,86 @@ def _restore_quiet(engine, entry, params, check_mode, guard):
             "to create it with the driver, options and labels recorded in the backup." % target,
             volume_name=target,
         )
-    planned = len(result["actions"])
-    if current is not None:
-        _recover(engine, target, check_mode, result)
+    settings = settings_to_create(target, entry, params) if current is None else None
+    shared = engine.storage_shared(current) if current is not None else None
+    if shared:
+        raise RestoreError(
+            "Volume %s is not restored into: %s. A restore would change the other's files under it. Nothing was done." % (target, shared),
+            volume_name=target,
+        )
+    guard = Consistency(engine, [(target, WRITES)], params, check_mode, "volume_restore")
+    result = dict(
+        changed=False, volume=target, archive=summarize(entry["path"], entry["metadata"]), actions=[],
+        finished_interrupted=False, skipped_reason=None,
+    )
+    with open_archive(entry) as archive:
+        pending = current is not None and reserved_state(engine, target).entries
+        if pending:
+            verify_archive(archive, entry, params["allow_special"])  # before anything is stopped
+        elif not _wanted(engine, archive, entry, current, params, result):
+            result.update(guard.report())
+            return result
+        with guard:
+            guard.result = result
+            result["actions"][:0] = guard.actions
+            _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending)
+    result.update(guard.report())
+    return result
 
+
+def _wanted(engine, archive, entry, current, params, result, compare=True):
+    """Read and verify the archive, comparing it with the target when ``restore_when`` says
+    so; False (with ``skipped_reason`` set) when nothing is to be restored."""
+    target, mode, when = params["volume"], params["mode"], params["restore_when"]
     if current is not None and when == "missing_or_empty":
         usage = engine.usage(target, include_reserved=False)
         if not usage["empty"]:
             # Disaster recovery that never overwrites data: nothing to read or verify.
             result["skipped_reason"] = "volume %s holds %s and restore_when is missing_or_empty" % (
                 target, counted(usage["entries"], "entry", "entries"))
-            result["changed"] = len(result["actions"]) > planned
-            return result
-
+            return False
+    compare = compare and current is not None and when == "different"
     started = time.time()
-    compare_with_target = current is not None and when == "different" and not (check_mode and result["finished_interrupted"])
-    differences = _read_and_compare(engine, entry, compare_with_target, params["allow_special"])
+    try:
+        differences = verify_archive(archive, entry, params["allow_special"], engine, target if compare else None)
+    except HelperError as exc:
+        if not compare or exc.details.get("exit_code") != TAR_ENTRIES_CHANGED:
+            raise
+        # A running container changed the target while it was read: it differs, certainly.
+        verify_archive(archive, entry, params["allow_special"])
+        compare = False
     result["verified"] = True
-    if compare_with_target:
+    result["verify_seconds"] = round(time.time() - started, 3)
+    if compare:
         result["differences"] = differences.as_dict(mode)
         result["diff"] = {"prepared": differences.prepared(mode)}
         if not differences.would_change(mode):
             result["skipped_reason"] = "volume %s already equals the archive" % target
-            result["changed"] = len(result["actions"]) > planned
-            return result
-    if current is None:
-        result["actions"].append("create volume %s with driver %s as recorded in the backup" % (target, metadata["volume"]["driver"]))
+            return False
+    return True
 
+
+def _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending):
+    """The restore proper, under the lock and with the containers in the way stopped."""
+    target, mode = params["volume"], params["mode"]
+    planned = len(result["actions"])
+    if pending:
+        finished, warnings = recover(engine, target, guard, check_mode, params["recovery"], result["actions"])
+        result["finished_interrupted"] = finished
+        result.setdefault("warnings", []).extend(warnings)
+        # In check mode a swap to finish is still pending: the target cannot be compared yet.
+        if not _wanted(engine, archive, entry, current, params, result, compare=not (check_mode and finished)):
+            result["changed"] = len(result["actions"]) > planned
+            return
+    if current is None:
+        result["actions"].append("create volume %s with driver %s %s" % (target, settings[0], settings[3]))
     result["actions"].append("restore %s into volume %s (mode %s)" % (os.path.basename(entry["path"]), target, mode))
     result["changed"] = True
     if check_mode:
-        return result
+        return
     if current is None:
-        recorded = metadata["volume"]
-        engine.create(target, recorded["driver"], recorded["driver_opts"], recorded["labels"])
-    _extract_and_swap(engine, entry, target, mode, guard.before_commit)
-    result["duration_seconds"] = round(time.time() - started, 3)
-    return result
-
-
-def _extract_and_swap(engine, entry, target, mode, before_commit):
-    metadata, path = entry["metadata"], entry["path"]
-    stream = ArchiveStream(path, metadata["compression"])
-
-    def unchanged_since_verified():
-        if stream.sha256 != metadata["archive"]["sha256"]:
-            raise RestoreError(
-                "The archive %s changed between its verification and the restore (sha256 now %s). "
-                "The target volume was not changed." % (path, stream.sha256),
-                archive=path,
-            )
-
-    def extract(token):
-        what = "extracting %s into volume %s" % (path, target)
-        engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, stream, what)
-
-    try:
-        stage_and_swap(engine, target, extract, mode, before_commit, unchanged_since_verified)
-    except ArchiveCorrupt as exc:
-        raise RestoreError("The archive %s became unreadable during the restore: %s. The target volume was not changed." % (path, exc), archive=path)
-
-
-def stage_and_swap(engine, target, stage, mode, before_commit, check_staged=None):
-    """Call ``stage(token)``, which fills the staging tree ``.persist-staging-TOKEN`` inside
-    volume ``target``, then ``check_staged()`` (may raise) and ``before_commit()``, then swap
-    the staged tree in (``mode`` replace or merge) under the journal. Any failure before the
-    swap removes the staging tree and leaves the volume's entries as they were; shared by
-    restore and copy."""
-    token = binascii.hexlify(os.urandom(6)).decode("ascii")
-    try:
-        stage(token)
-        if check_staged is not None:
-            check_staged()
-        before_commit()
-    except BaseException:
-        _discard_staging(engine, target)
-        raise
-    engine.helpers.run_with_input(swap_command(token, mode), {target: VOLUME_MOUNT}, [], "swapping the staged tree into volume %s" % target)
-
-
-def _discard_staging(engine, target):
-    """Best effort: a later restore cleans up what this leaves."""
-    try:
-        engine.helpers.run_with_input(clean_command(), {target: VOLUME_MOUNT}, [], "removing the staging tree from volume %s" % target)
-    except Exception:  # the original error matters more than this one
-        pass
-
-
-def verify_archive(entry, allow_special):
-    """Read the complete archive of listing ``entry`` exactly as a restore does before it
-    writes anything: sha256 and size against the sidecar, every member through the safety
-    rules, the tree digest recomputed. Needs no engine.
-
-    Returns ``tree_digest`` (recomputed; equal to the sidecar's) and the ``entries`` and
-    ``bytes`` the sidecar records for that tree. Raises RestoreError whose
-    ``check`` detail names the check that failed: ``safety`` (with ``member`` and ``rule``),
-    ``read`` (the archive cannot be decompressed or parsed to its end), ``sha256`` (the file
-    differs from the sidecar's size or sha256) or ``tree_digest``.
-    """
-    require_library(entry["metadata"]["compression"])
-    _read_and_compare(None, entry, False, allow_special, consequence="")
-    tree = entry["metadata"]["tree"]
-    return {"tree_digest": tree["digest"], "entries": tree["entries"], "bytes": tree["bytes"]}
-
-
-def restore_verified(engine, entry, target):
-    """Extract the archive of ``entry`` into the empty volume ``target`` through the staged,
-    journalled path of a restore (mode replace). The caller verified the archive first; the
-    bytes sent are hashed again and must still match the sidecar. No container uses a
-    scratch volume, so there is nothing to do before the swap commits."""
-    _extract_and_swap(engine, entry, target, "replace", lambda: None)
+        engine.create(target, settings[0], settings[1], settings[2])
+    started = time.time()
+    extract_and_swap(engine, archive, entry, target, mode, guard, params["allow_special"])
+    result["extract_seconds"] = round(time.time() - started, 3)
+    result["duration_seconds"] = round(result["extract_seconds"] + result.get("verify_seconds", 0), 3)

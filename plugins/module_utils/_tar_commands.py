@@ -22,6 +22,8 @@ SOURCE_MOUNT = "/source"
 # The swap journal at the volume root (see _SWAP_SCRIPT).
 JOURNAL_NAME = ".persist-journal"
 RESERVED_PATTERN = "./" + RESERVED_PREFIX.decode("ascii") + "*"
+# GNU tar's exit code when it wrote a complete archive but some entries changed while read.
+TAR_ENTRIES_CHANGED = 1
 
 # POSIX format; numeric owners; xattrs (every namespace readable) and ACLs; holes kept;
 # hard links kept (tar's default); nanosecond mtimes (pax). Members sorted by name so the
@@ -132,12 +134,11 @@ wait
 
 def _read_back_options():
     """tar options for reading the source and the staged copy back to compare them byte for
-    byte: those of a backup, except that sparse files are read whole (GNU tar names the
-    header of a sparse member after its process id) and that the name of extended headers is
-    fixed (older GNU tars put the process id in it too). Holes read as zeros, as the tree
-    digest counts them."""
+    byte: those of a backup, with the sparse format 0.0 (the others name a sparse member's
+    header after tar's process id) and a fixed name for extended headers (older GNU tars
+    put the process id in it too). Holes stay holes: a 16 TiB sparse file costs nothing."""
     options = [option for option in _tar_create_options(()) if option != "--sparse"]
-    return options + ["--pax-option=exthdr.name=%d/PaxHeaders/%f"]
+    return options + ["--sparse", "--sparse-version=0.0", "--pax-option=exthdr.name=%d/PaxHeaders/%f"]
 
 
 def _quoted(options):
@@ -152,38 +153,55 @@ _COPY_SCRIPT = (
 )
 
 
-# The swap, driven by a journal so that a run killed at any point is finished by the next:
+# The swap, driven by a journal so that a run killed at any point is finished by the next.
+# Arguments: TOKEN MODE SECRET, and PHASE STAMP when finishing a swap a killed run left (the
+# module read them from the journal and checked them against the engine's record of that
+# swap; nothing here reads the journal back, whoever else may have written it).
 #   replace: "aside" moves the old entries into .persist-old-TOKEN, "in" moves the staged
 #            entries to the root and gives it the archive's root owner and mode.
-#   Both end by giving the root the archive's root mtime, kept in the journal.
 #   merge:   "aside" copies the staged tree over the root as hard links (directories merged,
 #            files replaced, entries only in the volume kept), after removing any entry whose
 #            type differs (a symlink is never followed).
-# Then the staging and old trees are removed. Every step can run again safely.
+#   Both end ("clean") by removing the staging and old trees and giving the root the
+#   archive's root mtime (STAMP, taken from the staging root before anything moved).
+# Each journal line ends with a sha256 over the SECRET (kept on the engine, never in the
+# volume) and the line, so that a journal someone else wrote or changed is never acted on.
+# Journal files are written without following symlinks: the name is removed, then created
+# exclusively (noclobber), then renamed over the journal (rename replaces a symlink itself).
 _SWAP_SCRIPT = r"""
 set -eu
 cd /volume
+token=$1 mode=$2 secret=$3 phase=${4:-} stamp=${5:-}
 journal=.persist-journal
-record() {
-    printf '%s %s %s %s\n' "$1" "$token" "$mode" "$stamp" > "$journal.new"
-    sync "$journal.new"
-    mv -f "$journal.new" "$journal"
-    sync .
-}
-if [ ! -f "$journal" ]; then
-    [ "$#" -eq 2 ] || exit 0
-    token=$1 mode=$2
-    [ -d ".persist-staging-$token" ] || { echo "staging directory .persist-staging-$token is missing" >&2; exit 1; }
-    # The archive's root mtime, which tar gave the staging root: moving entries changes it.
-    stamp=$(stat -c %y ".persist-staging-$token")
-    record aside
-fi
-read -r phase token mode stamp < "$journal"
 staging=.persist-staging-$token
 old=.persist-old-$token
+real_dir() { [ -d "$1" ] && [ ! -L "$1" ]; }
+record() {
+    line="$1 $token $mode $stamp"
+    mac=$(printf '%s\n%s\n' "$secret" "$line" | sha256sum | cut -c1-64)
+    rm -f -- "$journal.new"
+    (set -C; printf '%s %s\n' "$line" "$mac" >"$journal.new")
+    sync "$journal.new"
+    mv -fT -- "$journal.new" "$journal"
+    sync .
+}
+if [ -z "$phase" ]; then
+    if [ -e "$journal" ] || [ -L "$journal" ]; then
+        echo "a journal $journal is there already" >&2
+        exit 1
+    fi
+    real_dir "$staging" || { echo "the staging directory $staging is missing or not a directory" >&2; exit 1; }
+    # The archive's root mtime, which tar gave the staging root: moving entries changes it.
+    stamp=$(stat -c %.9Y "$staging")
+    record aside
+    phase=aside
+fi
+if [ "$phase" != clean ]; then
+    real_dir "$staging" || { echo "the staging directory $staging is missing or not a directory" >&2; exit 1; }
+fi
 if [ "$mode" = replace ]; then
     if [ "$phase" = aside ]; then
-        mkdir -p "$old"
+        real_dir "$old" || mkdir -m 700 -- "$old"
         for entry in * .[!.]* ..?*; do
             { [ -e "$entry" ] || [ -L "$entry" ]; } || continue
             case $entry in .persist-*) continue ;; esac
@@ -202,6 +220,7 @@ if [ "$mode" = replace ]; then
         chmod --reference="$staging" .
         sync .
         record clean
+        phase=clean
     fi
 elif [ "$phase" = aside ]; then
     (cd "$staging" && find . -mindepth 1 -exec sh -c '
@@ -217,24 +236,53 @@ elif [ "$phase" = aside ]; then
     cp -a -l -T --remove-destination "$staging" .
     sync .
     record clean
+    phase=clean
 fi
+[ "$phase" = clean ] || { echo "unknown swap phase $phase" >&2; exit 1; }
 rm -rf -- "$staging" "$old"
 rm -f -- "$journal"
-touch -d "$stamp" .
+touch -d "@$stamp" .
 sync .
 """
 
-# Leftovers of restores that never reached the swap (no journal): staging trees and a
-# journal that was being written. With a journal, the swap script finishes the job instead.
+# The reserved names at the volume root, each as "TYPE NAME" and a NUL (TYPE as find's %y),
+# then a NUL, then the journal's first 4 KiB when it is a regular file (never through a symlink).
+JOURNAL_READ_LIMIT = 4096
+_RESERVED_STATE_SCRIPT = r"""
+set -eu
+cd /volume
+find . -mindepth 1 -maxdepth 1 -name '.persist-*' -printf '%y %f\0'
+printf '\0'
+if [ -f .persist-journal ] && [ ! -L .persist-journal ]; then
+    head -c LIMIT .persist-journal
+fi
+""".replace("LIMIT", str(JOURNAL_READ_LIMIT))
+
+# Remove the trees of one staged run (``.persist-staging-TOKEN``, ``.persist-old-TOKEN``),
+# which only that run made: before its swap, or when a later run finds them with the
+# engine's record of that run and no journal.
 _CLEAN_SCRIPT = r"""
 set -eu
 cd /volume
-[ ! -f .persist-journal ] || exit 0
-for entry in .persist-*; do
-    { [ -e "$entry" ] || [ -L "$entry" ]; } || continue
-    rm -rf -- "$entry"
-done
+rm -rf -- ".persist-staging-$1" ".persist-old-$1"
+sync .
 """
+
+# Give reserved entries that this collection cannot prove it wrote a visible name
+# (DISCARDED_PREFIX, a UTC time, the name without its dot), so that nothing is deleted and a
+# backup carries them; arguments: the time, then the names (checked by the module).
+DISCARDED_PREFIX = "persist-discarded-"
+_DISCARD_SCRIPT = r"""
+set -eu
+cd /volume
+stamp=$1
+shift
+for name do
+    { [ -e "$name" ] || [ -L "$name" ]; } || continue
+    mv -nT -- "$name" "PREFIX$stamp-${name#.}"
+done
+sync .
+""".replace("PREFIX", DISCARDED_PREFIX)
 
 
 def extract_command(token):
@@ -254,18 +302,24 @@ def staged_tree_command(token):
     return _tar_create_options(()) + ["--directory=%s/.persist-staging-%s" % (VOLUME_MOUNT, token), "."]
 
 
-def swap_command(token=None, mode=None):
-    """Swap the staged tree in (``mode`` replace or merge), or, with no arguments, finish a
-    swap that a killed run left half done (nothing to do when there is no journal)."""
-    arguments = [token, mode] if token else []
+def swap_command(token, mode, secret, phase=None, stamp=None):
+    """Swap the staged tree TOKEN in (``mode`` replace or merge), or with ``phase`` and
+    ``stamp`` (read from a checked journal), finish a swap that a killed run left half done."""
+    arguments = [token, mode, secret] + ([phase, stamp] if phase else [])
     return ["sh", "-c", _SWAP_SCRIPT, "sh"] + arguments
 
 
-def clean_command():
-    """Remove the leftovers of restores that never reached the swap."""
-    return ["sh", "-c", _CLEAN_SCRIPT, "sh"]
+def clean_command(token):
+    """Remove the staging and old trees of the staged run TOKEN."""
+    return ["sh", "-c", _CLEAN_SCRIPT, "sh", token]
 
 
-def reserved_entries_command():
-    """List the reserved names at the volume root (journal, staging trees)."""
-    return ["find", VOLUME_MOUNT, "-mindepth", "1", "-maxdepth", "1", "-name", ".persist-*", "-printf", "%f\\n"]
+def reserved_state_command():
+    """List the reserved names at the volume root with their types, then the journal (see
+    _RESERVED_STATE_SCRIPT)."""
+    return ["sh", "-c", _RESERVED_STATE_SCRIPT, "sh"]
+
+
+def discard_command(stamp, names):
+    """Rename the reserved entries ``names`` at the volume root to visible names."""
+    return ["sh", "-c", _DISCARD_SCRIPT, "sh", stamp] + list(names)

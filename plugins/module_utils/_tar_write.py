@@ -14,12 +14,14 @@ original headers played (repeated extended headers, odd number encodings, old GN
 GNU tar can only see what the module checked.
 
 Used as a TarParser handler (after the checks): ``member_start``, ``member_data``,
-``member_end`` and ``archive_end`` queue output, which ``drain()`` hands over in order.
+``member_end`` and ``archive_end`` queue output, which ``drain()`` hands over in order;
+``canonical_stream`` wires parser, checker and writer together.
 """
 
 from __future__ import annotations
 
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import normalize
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
 
 BLOCK = 512
 _RECORD = 20 * BLOCK  # GNU tar's default record size: the end of the archive is padded to it
@@ -115,9 +117,9 @@ class CanonicalWriter:
         self._data_left = 0
 
     def drain(self):
-        """The output queued since the last call, as a list of bytes-like chunks."""
+        """The output queued since the last call, as one bytes object."""
         out, self._out = self._out, []
-        return out
+        return b"".join(out)
 
     def _emit(self, data):
         self._out.append(data)
@@ -183,3 +185,45 @@ class CanonicalWriter:
     def archive_end(self):
         self._emit(_ZEROS * 2)
         self._emit(bytes((_RECORD - self._written % _RECORD) % _RECORD))
+
+
+class _Tee:
+    """A handler that hands every event to ``first``, then to ``writer``."""
+
+    def __init__(self, first, writer):
+        self._first = first
+        self._writer = writer
+
+    def member_start(self, member):
+        self._first.member_start(member)
+        self._writer.member_start(member)
+
+    def member_data(self, member, offset, data):
+        self._first.member_data(member, offset, data)
+        self._writer.member_data(member, offset, data)
+
+    def member_end(self, member):
+        self._first.member_end(member)
+        self._writer.member_end(member)
+
+    def archive_end(self):
+        self._first.archive_end()
+        self._writer.archive_end()
+
+
+def canonical_stream(chunks, approver):
+    """Yield the canonical re-serialization of the tar stream ``chunks`` (bytes-like).
+    ``approver`` is a TarParser handler that sees each member first (a SafetyChecker, or a
+    TreeDigest with one): what it raises for a member stops the stream before any byte of
+    that member is yielded. Parse errors raise TarFormatError."""
+    writer = CanonicalWriter()
+    parser = TarParser(_Tee(approver, writer))
+    for chunk in chunks:
+        parser.feed(chunk)
+        out = writer.drain()
+        if out:
+            yield out
+    parser.close()
+    out = writer.drain()
+    if out:
+        yield out

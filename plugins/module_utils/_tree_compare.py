@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import shown
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 
 
 class RecordStream:
     """Iterate ``(path, record)`` over a tar stream given as chunks; ``digest`` is the
-    TreeDigest (with ``hexdigest()``, ``entries``, ``bytes``) once the iteration is done."""
+    TreeDigest (with ``hexdigest()``, ``entries``, ``bytes``) once the iteration is done.
+    ``version`` is the tree digest version of the records (both sides of a comparison must
+    use the same)."""
 
-    def __init__(self, chunks, checker=None):
+    def __init__(self, chunks, checker=None, version=CURRENT_VERSION):
         self._chunks = chunks
         self._pending = []
-        self.digest = TreeDigest(checker, on_record=lambda path, record: self._pending.append((path, record)))
+        self.digest = TreeDigest(checker, on_record=lambda path, record: self._pending.append((path, record)), version=version)
 
     def __iter__(self):
         parser = TarParser(self.digest)

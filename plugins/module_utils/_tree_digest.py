@@ -7,13 +7,24 @@
 
 Fed by the tar parser, from an archive or from a live volume streamed by a helper running
 GNU tar with ``--sort=name``, it gives the same digest for the same tree. Each entry's
-record holds its path, type, permission bits, owner, size, content hash (holes of sparse
-files count as zeros), link target (for hard links, the first name of the file), device
-numbers, xattrs and ACLs, and modification time in nanoseconds. The root directory's
-modification time is left out: staging a restore inside the volume changes it.
+record holds its path, type, permission bits, owner, size, content hash, link target (for
+hard links, the first name of the file), device numbers, xattrs and ACLs, and modification
+time in nanoseconds. The root directory's modification time is left out: staging a restore
+inside the volume changes it.
 
 Records are hashed in the order ``--sort=name`` produces (depth first, names compared as
 bytes), which is checked as they come, so nothing is held in memory but the current entry.
+
+Two versions exist; they differ only in the content hash of regular files:
+
+* version 2 (written since holes became free): the file is cut into 4 KiB blocks; blocks
+  that are all zeros (holes, or zeros written out) count by their absence, and each maximal
+  run of other blocks is recorded as its offset, length and sha256. Holes cost nothing, so
+  a hostile archive claiming a petabyte sparse file, or a volume holding one, is digested in
+  time proportional to its data; and it does not matter where a file system keeps holes.
+* version 1 (archives written before): the sha256 of the whole content, holes read as
+  zeros. Hashing holes costs time, so a version-1 digest refuses to hash more than
+  V1_HOLE_BUDGET bytes of holes in one tree.
 """
 
 from __future__ import annotations
@@ -22,8 +33,17 @@ import hashlib
 
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import normalize, shown
 
-DIGEST_VERSION = b"persist.docker tree digest v1\n"
+CURRENT_VERSION = 2
+_VERSION_LINES = {1: b"persist.docker tree digest v1\n", 2: b"persist.docker tree digest v2\n"}
+SUPPORTED_VERSIONS = tuple(sorted(_VERSION_LINES))
+BLOCK = 4096
+_ZERO_BLOCK = bytes(BLOCK)
+V1_HOLE_BUDGET = 4 << 30
 _ZEROS = bytes(1 << 20)
+
+
+class DigestTooCostly(ValueError):
+    """A version-1 digest would hash more zeros than V1_HOLE_BUDGET allows."""
 
 
 class NotCanonicalOrder(ValueError):
@@ -34,24 +54,157 @@ class NotCanonicalOrder(ValueError):
 _KINDS = {kind: kind.encode("ascii") for kind in ("file", "hardlink", "symlink", "chardev", "blockdev", "dir", "fifo")}
 
 
+class _ContentV2:
+    """The version-2 content hash of one file (see the module doc). Data arrives in logical
+    order with gaps (holes); only the partial blocks at the edges of a gap are filled in."""
+
+    def __init__(self):
+        self._hash = hashlib.sha256()
+        self._position = 0  # logical offset of the next byte
+        self._partial = bytearray()  # the current block so far: always position % BLOCK bytes
+        self._run = None  # sha256 of the current run of non-zero blocks
+        self._run_start = 0
+        self._run_length = 0
+
+    def update(self, offset, data):
+        if offset > self._position:
+            self._zeros(offset - self._position)
+        data = bytes(data)  # bytes compare and search at C speed; a memoryview does not
+        start = 0
+        if self._partial:
+            start = min(BLOCK - len(self._partial), len(data))
+            self._fill(data[:start])
+        whole = start + (len(data) - start) // BLOCK * BLOCK
+        if whole > start:
+            self._blocks(data, start, whole)
+        if whole < len(data):
+            self._fill(data[whole:])
+
+    def _fill(self, data):
+        """Add bytes to the current block; a completed block is judged."""
+        self._partial += data
+        self._position += len(data)
+        if len(self._partial) == BLOCK:
+            block, self._partial = bytes(self._partial), bytearray()
+            self._judge(block, self._position - BLOCK)
+
+    def _zeros(self, count):
+        if self._partial:
+            fill = min(BLOCK - len(self._partial), count)
+            self._fill(_ZERO_BLOCK[:fill])
+            count -= fill
+        whole = count - count % BLOCK
+        if whole:
+            self._end_run()
+            self._position += whole
+        if count % BLOCK:
+            self._fill(_ZERO_BLOCK[:count % BLOCK])
+
+    def _blocks(self, data, start, end):
+        """The whole blocks ``data[start:end]``, ``data[start]`` being at the current position
+        (a block boundary)."""
+        view = memoryview(data)
+        while start < end:
+            found = data.find(_ZERO_BLOCK, start, end)
+            if found < 0:
+                found = end
+            # The blocks before the one holding ``found`` hold no 4096 zeros in a row; that
+            # block is all zeros only if the zeros start on its boundary (a byte before is not 0).
+            zero = start + (found - start + BLOCK - 1) // BLOCK * BLOCK
+            if zero > start:
+                self._add(view[start:zero], self._position)
+                self._position += zero - start
+            while zero < end and data[zero:zero + BLOCK] == _ZERO_BLOCK:
+                self._end_run()
+                zero += BLOCK
+                self._position += BLOCK
+            start = zero
+
+    def _judge(self, block, position):
+        if block == _ZERO_BLOCK[:len(block)]:
+            self._end_run()
+        else:
+            self._add(block, position)
+
+    def _add(self, data, position):
+        if self._run is None:
+            self._run = hashlib.sha256()
+            self._run_start = position
+            self._run_length = 0
+        self._run.update(data)
+        self._run_length += len(data)
+
+    def _end_run(self):
+        if self._run is not None:
+            self._hash.update(b"%d %d " % (self._run_start, self._run_length) + self._run.digest() + b"\n")
+            self._run = None
+
+    def hexdigest(self, size):
+        if self._position < size:
+            self._zeros(size - self._position)
+        if self._partial:
+            block, self._partial = bytes(self._partial), bytearray()
+            self._judge(block, self._position - len(block))
+        self._end_run()
+        return self._hash.hexdigest()
+
+
+class _ContentV1:
+    """The version-1 content hash: the sha256 of the whole content, holes read as zeros;
+    ``budget`` is a one-element list of the hole bytes the whole tree may still hash."""
+
+    def __init__(self, budget):
+        self._hash = hashlib.sha256()
+        self._written = 0
+        self._budget = budget
+
+    def update(self, offset, data):
+        self._fill_zeros(offset)
+        self._hash.update(data)
+        self._written += len(data)
+
+    def _fill_zeros(self, until):
+        missing = until - self._written
+        if missing <= 0:
+            return
+        if missing > self._budget[0]:
+            raise DigestTooCostly(
+                "the tree holds sparse files with more than %d GiB of holes, which a version-1 tree digest "
+                "would hash byte by byte" % (V1_HOLE_BUDGET >> 30))
+        self._budget[0] -= missing
+        while self._written < until:
+            step = min(len(_ZEROS), until - self._written)
+            self._hash.update(_ZEROS[:step])
+            self._written += step
+
+    def hexdigest(self, size):
+        self._fill_zeros(size)
+        return self._hash.hexdigest()
+
+
 class TreeDigest:
     """A tar parser handler that computes the tree digest and counts entries and bytes.
 
     With a ``checker`` (a SafetyChecker), every member is checked before it is counted, and
     the first unsafe one stops the parse. ``on_record(path, record)`` is called with each
     entry's normalized path and canonical record, in canonical order, for comparisons.
+    ``version`` is the digest version (CURRENT_VERSION for anything new; an archive's
+    sidecar says which version its digest is).
     """
 
-    def __init__(self, checker=None, on_record=None):
+    def __init__(self, checker=None, on_record=None, version=CURRENT_VERSION):
+        if version not in _VERSION_LINES:
+            raise ValueError("tree digest version %r is not one of %s" % (version, ", ".join(map(str, SUPPORTED_VERSIONS))))
         self.checker = checker
         self.on_record = on_record
+        self.version = version
         self.entries = 0
         self.bytes = 0
-        self._hash = hashlib.sha256(DIGEST_VERSION)
+        self._hash = hashlib.sha256(_VERSION_LINES[version])
         self._previous_key = None
         self._path = None
         self._content = None
-        self._written = 0
+        self._hole_budget = [V1_HOLE_BUDGET]
 
     def member_start(self, member):
         path = self.checker.check(member) if self.checker else normalize(member.path)
@@ -65,28 +218,17 @@ class TreeDigest:
         self._previous_key = key
         self._path = path
         if member.kind == "file":
-            self._content = hashlib.sha256()
-            self._written = 0
+            self._content = _ContentV2() if self.version == 2 else _ContentV1(self._hole_budget)
 
     def member_data(self, member, offset, data):
-        if member.kind != "file":
-            return
-        self._fill_zeros(offset)
-        self._content.update(data)
-        self._written += len(data)
-
-    def _fill_zeros(self, until):
-        while self._written < until:
-            step = min(len(_ZEROS), until - self._written)
-            self._content.update(_ZEROS[:step])
-            self._written += step
+        if member.kind == "file":
+            self._content.update(offset, data)
 
     def member_end(self, member):
         path = self._path
         content = b""
         if member.kind == "file":
-            self._fill_zeros(member.size)
-            content = self._content.hexdigest().encode("ascii")
+            content = self._content.hexdigest(member.size).encode("ascii")
             self.bytes += member.size
         if path:
             self.entries += 1

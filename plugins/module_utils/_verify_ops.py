@@ -20,8 +20,8 @@ import os
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import describe_archive, scan_directory
-from ansible_collections.persist.docker.plugins.module_utils._backup_ops import live_tree_digest
-from ansible_collections.persist.docker.plugins.module_utils._compression import compression_of
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import digest_version, extract_and_swap, open_archive, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._compression import compression_of, require_library
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     EngineError,
     HelperError,
@@ -31,7 +31,8 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
 )
 from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._probe import run_probe
-from ansible_collections.persist.docker.plugins.module_utils._restore_ops import restore_verified, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._storage import masked_options
+from ansible_collections.persist.docker.plugins.module_utils._swap import NO_GUARD
 from ansible_collections.persist.docker.plugins.module_utils._verify_select import (
     SCRATCH_LABEL,
     SCRATCH_PREFIX,
@@ -139,44 +140,59 @@ def reap_scratch_volumes(engine, warnings):
 
 
 def _verify_one(engine, entry, params, check_mode, verdict):
-    metadata = entry["metadata"]
     started = time.time()
     try:
-        verified = verify_archive(entry, params["allow_special"])
+        archive = open_archive(entry)
+    except RestoreError as exc:
+        fail_read(verdict, "read", exc.msg)
+        return
+    with archive:
+        if _read(archive, entry, params, verdict, started):
+            if not params["test_restore"]:
+                skip(verdict, "test_restore", "test_restore is false")
+                skip(verdict, "probe", "test_restore is false")
+            elif check_mode:
+                skip(verdict, "test_restore", "check mode")
+                skip(verdict, "probe", "check mode")
+            else:
+                _test_restore(engine, archive, entry, params, verdict)
+
+
+def _read(archive, entry, params, verdict, started):
+    """Read the whole archive as a restore does before it writes anything; True when it
+    passed (the verdict then holds what the sidecar records)."""
+    metadata = entry["metadata"]
+    try:
+        require_library(metadata["compression"])
+        verify_archive(archive, entry, params["allow_special"], consequence="")
     except RestoreError as exc:
         fail_read(verdict, exc.details.get("check", "read"), exc.msg)
         for detail in ("member", "rule"):
             if detail in exc.details:
                 verdict[detail] = exc.details[detail]
-        return
+        return False
     except OSError as exc:  # not a damaged archive: one this user cannot open, a failing disk
         fail_read(verdict, "read", "The archive %s cannot be read: %s. Check its permissions and the disk." % (entry["path"], exc))
-        return
+        return False
     verdict["checks"].update(sha256="passed", tree_digest="passed", safety="passed")
+    tree = metadata["tree"]
     verdict.update(
         compression=metadata["compression"],
         size=metadata["archive"]["size"],
         sha256=metadata["archive"]["sha256"],
-        tree_digest=verified["tree_digest"],
-        entries=verified["entries"],
-        bytes=verified["bytes"],
+        tree_digest=tree["digest"],
+        entries=tree["entries"],
+        bytes=tree["bytes"],
         read_seconds=round(time.time() - started, 3),
     )
-    if not params["test_restore"]:
-        skip(verdict, "test_restore", "test_restore is false")
-        skip(verdict, "probe", "test_restore is false")
-    elif check_mode:
-        skip(verdict, "test_restore", "check mode")
-        skip(verdict, "probe", "check mode")
-    else:
-        _test_restore(engine, entry, params, verdict)
+    return True
 
 
-def _test_restore(engine, entry, params, verdict):
+def _test_restore(engine, archive, entry, params, verdict):
     recorded = entry["metadata"]["volume"]
     driver, options, note = scratch_driver(recorded)
     name = scratch_name(recorded.get("name"), binascii.hexlify(os.urandom(6)).decode("ascii"))
-    details = {"scratch_volume": name, "driver": driver, "driver_opts": options, "tree_digest": None}
+    details = {"scratch_volume": name, "driver": driver, "driver_opts": masked_options(options), "tree_digest": None}
     verdict["test_restore"] = details
     if note:
         verdict["warnings"].append(note)
@@ -187,7 +203,7 @@ def _test_restore(engine, entry, params, verdict):
         fail(verdict, "the scratch volume for the test restore could not be created: %s" % exc.msg, test_restore="failed")
         return
     try:
-        if _restore_into(engine, entry, name, verdict, details):
+        if _restore_into(engine, archive, entry, name, params, verdict, details):
             _probe(engine, params, name, verdict)
     finally:
         try:
@@ -198,7 +214,7 @@ def _test_restore(engine, entry, params, verdict):
         details["duration_seconds"] = round(time.time() - started, 3)
 
 
-def _restore_into(engine, entry, name, verdict, details):
+def _restore_into(engine, archive, entry, name, params, verdict, details):
     """Restore into the new scratch volume and compare its tree digest; True when equal."""
     try:
         usage = engine.usage(name)
@@ -207,8 +223,8 @@ def _restore_into(engine, entry, name, verdict, details):
                  "so nothing was restored into it" % (name, counted(usage["entries"], "entry", "entries"), details["driver"], details["driver_opts"]),
                  test_restore="failed")
             return False
-        restore_verified(engine, entry, name)
-        details["tree_digest"] = live_tree_digest(engine, name, []).hexdigest()
+        extract_and_swap(engine, archive, entry, name, "replace", NO_GUARD, params["allow_special"])
+        details["tree_digest"] = engine.tree_digest(name, version=digest_version(entry)).hexdigest()
     except PersistError as exc:
         fail(verdict, "the test restore into scratch volume %s failed: %s" % (name, exc.msg), test_restore="failed")
         return False

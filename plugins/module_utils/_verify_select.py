@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.persist.docker.plugins.module_utils._storage import existing_storage
+
 SCRATCH_LABEL = "persist.docker.scratch"
 SCRATCH_PREFIX = "persist-verify-"
 CHECKS = ("sha256", "tree_digest", "safety", "test_restore", "probe")
@@ -143,7 +145,7 @@ def new_verdict(item, path):
     }
     if item["refused"]:
         fail(verdict, item["refused"])
-        if entry is not None and entry["status"] == "damaged" and entry["metadata"] is not None:
+        if entry is not None and entry.get("damage") == "size":
             verdict["checks"]["sha256"] = "failed"  # its size already differs from the sidecar's
     return verdict
 
@@ -185,17 +187,16 @@ def scratch_name(volume, token):
 
 def scratch_driver(recorded):
     """``(driver, driver_opts, note)`` for the scratch volume of a backup of ``recorded``
-    (the sidecar's ``volume``): the recorded driver and options, except where the local
-    driver's options mount existing storage (a bind mount, block device or NFS export):
-    a scratch volume with them would write into the original's storage, so a plain local
-    volume is used instead, and ``note`` says so."""
+    (the sidecar's ``volume``): the recorded driver and options when they make storage of
+    the scratch volume's own (the local driver, plain or tmpfs); otherwise (a bind mount,
+    block device, network share, or a volume plugin, whose options the sidecar, which is
+    untrusted, could point anywhere) a plain local volume, and ``note`` says so."""
     driver = recorded.get("driver") or "local"
     options = dict(recorded.get("driver_opts") or {})
-    if driver == "local" and options.get("device") and options.get("type") != "tmpfs":
-        note = (
-            "the recorded options of volume %s mount existing storage (device %s), so the test restore "
-            "used a plain local volume, which cannot write there" % (recorded.get("name"), options["device"])
-        )
+    problem = existing_storage(driver, options)
+    if problem:
+        note = "the recorded settings of volume %s would not give the test restore storage of its own (%s), so it used a plain local volume" % (
+            recorded.get("name"), problem)
         return "local", {}, note
     return driver, options, None
 

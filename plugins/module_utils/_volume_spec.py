@@ -11,6 +11,7 @@ so they can be tested on their own.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 # Container states in which a container may be using the files of its volumes.
@@ -24,6 +25,17 @@ _LOCAL_NAME = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 def valid_local_name(name):
     """Whether the engine's local driver accepts ``name`` as a volume name."""
     return bool(_LOCAL_NAME.match(name))
+
+
+_PLAIN_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,199}")
+
+
+def per_volume_name(prefix, volume):
+    """The name of an engine object (a container) that belongs to ``volume``: the prefix and
+    the volume's name when it is an ordinary name, else a hash of it."""
+    if _PLAIN_NAME.fullmatch(volume):
+        return prefix + volume
+    return prefix + hashlib.sha256(volume.encode("utf-8")).hexdigest()[:32]
 
 
 def describe_volume(inspect):
@@ -132,6 +144,18 @@ def mount_table(container_summaries):
     for users in table.values():
         users.sort(key=lambda user: (user["name"], user["mount_path"] or ""))
     return table
+
+
+def bind_sources(container_summaries):
+    """(container name, host path) for every bind mount in the API's container list."""
+    found = []
+    for summary in container_summaries:
+        names = summary.get("Names") or []
+        name = names[0].lstrip("/") if names else summary["Id"][:12]
+        for mount in summary.get("Mounts") or []:
+            if mount.get("Type") == "bind" and mount.get("Source"):
+                found.append((name, mount["Source"]))
+    return found
 
 
 def describe_users(users):

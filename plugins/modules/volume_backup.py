@@ -17,8 +17,9 @@ description:
   - Compression happens in the module (zstd on all cores by default). The archive is a standard
     C(.tar.zst), C(.tar.gz) or C(.tar) that plain C(tar) can restore by hand.
   - A metadata sidecar C(ARCHIVE.json) is written after the archive, with the volume's driver, options and
-    labels, creation time, archive size and sha256, tree digest, entry and byte counts, duration
-    and tool version. An archive without its sidecar is not a complete backup.
+    labels, creation time, archive size and sha256, tree digest (and its version, C(tree.digest_version);
+    version 2 costs nothing for holes of sparse files), entry and byte counts, duration and tool
+    version. An archive without its sidecar is not a complete backup.
   - Atomic. The archive is written under a temporary name in O(dest), fsynced, then given its final
     name, and the sidecar likewise. A failed or killed run leaves nothing under a final name; its
     temporary files are removed by a later run.
@@ -108,6 +109,9 @@ notes:
   - The archive's temporary name starts with C(.persist-partial-), in O(dest).
   - The sidecar gets its final name just before the archive. A run killed between the two leaves
     a sidecar without an archive, which is listed nowhere and removed by a later run.
+  - A volume in the middle of an interrupted restore or copy (a mix of two trees) is refused. A swap
+    journal in the volume that this collection cannot prove it wrote is refused too, until the task
+    says O(recovery=discard); reserved names (C(.persist-*)) are never part of a backup.
 seealso:
   - module: persist.docker.backup_info
   - module: persist.docker.volume_info
@@ -258,7 +262,11 @@ consistency:
       type: list
       elements: dict
     restarted_after_interrupted_run:
-      description: Containers that a killed earlier run had left stopped or paused, started or unpaused again.
+      description:
+        - Containers that a killed earlier run had left stopped or paused, started or unpaused again
+          (C(id), C(name), C(left) V(stop) or V(pause), and the C(volume) whose lock recorded them).
+        - Containers of a volume left in the middle of a swap are not started; the run that finishes
+          the swap starts them.
       type: list
       elements: dict
 lock:

@@ -19,25 +19,28 @@ description:
     checking every entry against the restore's safety rules and computing the tree digest. On one
     engine, one helper container mounts O(source) read-only and O(dest), and extracts the same
     stream into a staging directory inside O(dest) while the module checks it. Across engines,
-    the module forwards the stream to a helper on the destination's engine, which extracts it.
+    the module hands a helper on the destination's engine its own re-serialization of the
+    checked entries (never the bytes it read), which the helper extracts.
   - Staged and atomic. Only a complete stream is swapped in, by renames inside O(dest) under a
     journal, exactly as a restore does. A failure before the swap leaves the entries of O(dest) as
     they were. A run killed during the swap leaves a journal that the next copy or restore into
     O(dest) finishes.
-  - Verified. On one engine, before the swap, the staged tree must read back byte for byte as the
-    source reads now (both through GNU tar, compared with C(cmp) inside the helper); if not (the
-    source changed during the copy, or the destination's storage does not keep an attribute)
-    nothing is swapped in and the task fails naming the entries that differ. With O(mode=merge),
-    and across engines, O(dest) is also read back after the swap. With O(mode=replace) its tree
-    digest must equal the source's; with O(mode=merge) every entry of the source must be in
-    O(dest) as it is in the source. The task fails if not, saying what differs. Both digests are
-    returned.
+  - Verified before the swap. On one engine, the staged tree must read back byte for byte as the
+    source reads now (both through GNU tar, compared with C(cmp) inside the helper, holes of sparse
+    files as holes), or, where the two streams differ only in how tar encoded them, entry by entry.
+    Across engines, the staged tree is read back on the destination's engine and its tree digest
+    must equal the source's. If not (the source changed during the copy, or the destination's
+    storage does not keep an attribute), nothing is swapped in and the task fails naming the
+    entries that differ. With O(mode=merge), O(dest) is also read back after the swap: every entry
+    of the source must be in O(dest) as it is in the source. Both digests are returned.
   - Safe. A copy never creates what a restore would refuse from an archive. An entry of the
-    source that breaks a safety rule (a symlink whose relative target leaves the volume, a name
-    reserved for staging, and, unless O(allow_special=true), device nodes, FIFOs and
-    setuid/setgid bits) stops the copy before the swap, so it never reaches the entries of O(dest).
-    Across engines it does not even reach the staging directory. The task fails naming the entry
-    and the rule.
+    source that breaks a safety rule (a symlink whose relative target leaves the volume or has
+    C(..) after a name, a name reserved for staging, and, unless O(allow_special=true), device
+    nodes, FIFOs, setuid/setgid bits and extended attributes that grant privileges such as file
+    capabilities) stops the copy before the swap, so it never reaches the entries of O(dest).
+    Across engines it does not even reach the staging directory. On one engine the helper lacks
+    the privileges to create device nodes, keep setuid/setgid bits or set file capabilities
+    (unless O(allow_special=true)). The task fails naming the entry and the rule.
   - Idempotent. With O(copy_when=different), the two trees are compared entry by entry first, and
     nothing is done when O(dest) already matches.
   - Across engines. With O(dest_docker_host), O(dest) lives on another engine (another host). The
@@ -102,10 +105,14 @@ options:
     description:
       - Create a missing O(dest) with the driver, driver options and labels of O(source), or with
         O(dest_driver), O(dest_driver_opts) and O(dest_labels) where given.
-      - The source's driver options are only taken when the driver stays the same. On the same
-        engine, options of the C(local) driver that mount a C(device) (a bind mount, an NFS export,
-        a block device; not tmpfs) are refused, since the new volume would be the same files as the
-        source. Give O(dest_driver_opts) then.
+      - The source's driver options are only taken when the driver stays the same, and only when
+        they give O(dest) storage of its own (the C(local) driver, plain or tmpfs). A bind mount, an
+        NFS or CIFS share, a block device or a volume plugin's options are refused: on another engine
+        they may name storage that is in use there. Give O(dest_driver_opts) (and O(dest_driver))
+        for such a volume.
+      - Settings given or taken must not make O(dest) the same storage as another volume, or as a
+        host directory a container bind-mounts (on the destination's engine); an existing O(dest)
+        is refused on the same grounds.
       - When the copy fails before anything was swapped in, a O(dest) created by the task is removed
         again.
       - When false, a missing O(dest) is an error.
@@ -122,11 +129,13 @@ options:
     type: dict
   dest_labels:
     description:
-      - Labels of O(dest) when the task creates it. Defaults to the source's labels.
+      - Labels of O(dest) when the task creates it. Defaults to the source's labels, less those of this
+        collection's own temporary volumes (C(persist.docker.*)).
     type: dict
   allow_special:
     description:
-      - Copy device nodes, FIFOs and setuid/setgid files. Without it, a source that holds any is not copied.
+      - Copy device nodes, FIFOs, setuid/setgid files and extended attributes that grant privileges
+        (C(security.capability), C(trusted.*)). Without it, a source that holds any is not copied.
     type: bool
     default: false
   dest_docker_host:

@@ -11,23 +11,34 @@ short_description: Restore a volume backup, verified first, staged, and swapped 
 version_added: 0.1.0
 description:
   - Restores an archive written by M(persist.docker.volume_backup) into a named volume.
-  - Verified first. Before anything is written to the volume, the whole archive is read. Its sha256
-    must match its metadata sidecar, its tree digest must match, and every member must pass the
-    safety rules. Absolute paths, C(..) components, symlinks whose relative target leaves the volume,
-    hard links to anything but an earlier regular file of the archive, paths through a symlink or
-    file of the archive, duplicate names, names reserved for staging, and (unless
-    O(allow_special=true)) device nodes, FIFOs and setuid/setgid bits are refused. The whole archive
-    is refused, the message names the member and the rule, and the volume is not touched.
-  - Staged and atomic. The archive is extracted into a staging directory inside the target volume by
-    a helper container. Only a complete extraction is swapped in, by renames inside the volume,
-    under a journal. A failure leaves the volume as it was. A run killed during the swap leaves a
-    journal, and the next run of this module on the volume finishes the swap; staging trees of
-    runs killed before their swap are removed by the next run.
+  - Verified first, before any container is stopped. The whole archive is read. Its sha256 must
+    match its metadata sidecar, its tree digest must match, and every member must pass the safety
+    rules. Absolute paths, C(..) components, symlinks whose relative target leaves the volume or has
+    C(..) after a name, hard links to anything but an earlier regular file of the archive, paths
+    through a symlink or file of the archive, duplicate names, names reserved for staging, and
+    (unless O(allow_special=true)) device nodes, FIFOs, setuid/setgid bits and extended attributes
+    that grant privileges (C(security.capability), C(trusted.*)) are refused. The whole archive is
+    refused, the message names the member and the rule, and the volume is not touched. Archives
+    and sidecars are untrusted input; see the collection's docs/security.md.
+  - Only what was verified is written. The archive is read a second time for the extraction; each
+    block of the file must be the one the verification read. GNU tar in the helper never sees the
+    archive's own headers. The module re-writes every checked member with headers of its own (one
+    extended header per member, written one way), so no header trick can make tar extract anything
+    the checks did not see. The helper lacks the privileges (C(MKNOD), C(SETFCAP), C(FSETID)) to
+    create what the rules refuse, unless O(allow_special=true).
+  - Staged, read back, atomic. The archive is extracted into a staging directory inside the target
+    volume. The staged tree is read back, and its tree digest must equal the archive's. Only then is
+    it swapped in, by renames inside the volume, under a journal. A failure leaves the volume as it
+    was. A run killed during the swap leaves a journal; the next run of this module on the volume
+    finishes the swap. Staging trees of runs killed before their swap are removed by the next run.
+    Both happen only where the engine holds this collection's record of that run (see O(recovery)).
   - Idempotent. With O(restore_when=different), the target's live tree is compared with the archive
-    entry by entry, in the same pass as the verification, and nothing is done when they are equal.
+    entry by entry, in the same pass as the verification, and nothing is done when they are equal;
+    no container is stopped then.
   - Safe around live containers. By default it refuses a target that a running container mounts.
     With O(containers=stop) (or the label C(persist.docker.containers=stop) on each container) they
-    are stopped for the restore and started again afterwards.
+    are stopped for the extraction and swap, and started again afterwards. A swap that stops part
+    way keeps them stopped until a run finishes it.
   - Serialized. Two runs on the same volume never interleave; the second waits (O(lock_timeout)).
 author:
   - persist.docker maintainers (@persist-docker)
@@ -87,13 +98,39 @@ options:
     default: different
   create:
     description:
-      - Create a missing volume with the driver, driver options and labels recorded in the backup.
+      - Create a missing volume. O(volume_driver), O(volume_driver_opts) and O(volume_labels) say
+        how; where they are not given, it is created as the backup recorded it.
+      - A backup's record never makes the restore mount existing storage. The sidecar is
+        untrusted: whoever can write the backup directory can write it. So recorded settings are
+        used only when they give the volume storage of its own: the local driver, plain or
+        V(tmpfs). A recorded bind mount, device or network share, or a volume plugin, is refused
+        with a message that names the option. Give O(volume_driver_opts) (and O(volume_driver))
+        to create such a volume on purpose, or create it first.
       - When false, a missing volume is an error.
     type: bool
     default: true
+  volume_driver:
+    description:
+      - Driver of the volume when it is created (O(create)). Defaults to the recorded driver.
+    type: str
+  volume_driver_opts:
+    description:
+      - Driver options of the volume when it is created (O(create)), for example a bind mount of a
+        host directory. Defaults to the recorded options, which are used only when they mount no
+        existing storage.
+      - Whatever they mount must not be another volume's storage or a host directory that a
+        container bind-mounts. The same holds for an existing target.
+    type: dict
+  volume_labels:
+    description:
+      - Labels of the volume when it is created (O(create)). Defaults to the recorded labels, less
+        those of this collection's own temporary volumes (C(persist.docker.*)).
+    type: dict
   allow_special:
     description:
-      - Accept device nodes, FIFOs and setuid/setgid bits in the archive.
+      - Accept device nodes, FIFOs, setuid/setgid bits and extended attributes that grant privileges
+        (file capabilities C(security.capability), C(security.SMACK64EXEC), C(security.SMACK64MMAP),
+        C(trusted.*)) in the archive, and give the helper the privileges to create them.
     type: bool
     default: false
 notes:
@@ -101,6 +138,9 @@ notes:
     container that mounts the volume, and the restore never follows them.
   - The volume root's owner and mode are restored; extended attributes and ACLs of the root
     directory itself are not.
+  - Tree digests come in two versions. Backups of this version record version 2, in which holes
+    of sparse files cost nothing. Archives with version 1 (older sidecars) keep verifying, but a
+    version-1 digest refuses to hash more than 4 GiB of holes.
 seealso:
   - module: persist.docker.volume_backup
   - module: persist.docker.backup_info
@@ -136,6 +176,16 @@ EXAMPLES = r"""
     volume: pgdata
     src: /srv/backups/pgdata
     containers: stop
+
+- name: Restore a backup of a bind-mounted volume onto a new host, into a directory chosen here
+  persist.docker.volume_restore:
+    volume: shared-media
+    src: /srv/backups/shared-media
+    volume_driver: local
+    volume_driver_opts:
+      type: none
+      o: bind
+      device: /srv/media
 """
 
 RETURN = r"""
@@ -204,6 +254,14 @@ duration_seconds:
   description: Time spent verifying, extracting and swapping.
   returned: when the volume was restored
   type: float
+verify_seconds:
+  description: Time spent reading and verifying the archive (and comparing the target), before any container was stopped.
+  returned: when the archive was read
+  type: float
+extract_seconds:
+  description: Time spent extracting, reading back and swapping; containers that had to be stopped were down for this.
+  returned: when the volume was restored
+  type: float
 member:
   description: On a refused archive, the member that broke a rule.
   returned: on that failure
@@ -236,7 +294,11 @@ consistency:
       type: list
       elements: dict
     restarted_after_interrupted_run:
-      description: Containers that a killed earlier run had left stopped or paused, started or unpaused again.
+      description:
+        - Containers that a killed earlier run had left stopped or paused, started or unpaused again
+          (C(id), C(name), C(left) V(stop) or V(pause), and the C(volume) whose lock recorded them).
+        - Containers of a volume left in the middle of a swap are not started; the run that finishes
+          the swap starts them.
       type: list
       elements: dict
 lock:
@@ -271,6 +333,9 @@ def main():
             mode=dict(type="str", default="replace", choices=["replace", "merge"]),
             restore_when=dict(type="str", default="different", choices=["different", "missing_or_empty", "always"]),
             create=dict(type="bool", default=True),
+            volume_driver=dict(type="str"),
+            volume_driver_opts=dict(type="dict"),
+            volume_labels=dict(type="dict"),
             allow_special=dict(type="bool", default=False),
         ),
         uses_helpers=True,

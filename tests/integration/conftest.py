@@ -300,8 +300,8 @@ class Engine:
         return name
 
     def cleanup(self):
-        # Lock containers of our volumes, left by runs that a test killed.
-        self._containers.extend("persist-lock-%s" % name for name in self._volumes)
+        # Lock containers and swap records of our volumes, left by runs that a test killed.
+        self._containers.extend("persist-%s-%s" % (kind, name) for name in self._volumes for kind in ("lock", "swap"))
         for name in self._containers:
             try:
                 self.client.containers.get(name).remove(force=True)

@@ -186,7 +186,7 @@ def _directory_of_two_volumes(reference, directory):
     os.unlink(incomplete + ".json")
     other_volume = volume + "-other"
     other = _copy(reference, directory, "%s-20260101T000000Z.tar.zst" % other_volume)
-    _edit_sidecar(other, volume={"name": other_volume, "driver": "local", "driver_opts": {}, "labels": {}})
+    _edit_sidecar(other, created="2026-01-01T00:00:00Z", volume={"name": other_volume, "driver": "local", "driver_opts": {}, "labels": {}})
     return {"good": good, "damaged": damaged, "incomplete": incomplete, "other": other, "other_volume": other_volume}
 
 
@@ -450,7 +450,8 @@ def test_test_restore_of_a_bind_mounted_volume_never_writes_into_the_original_st
     verdict = _only_verdict(result)
     assert verdict["checks"]["test_restore"] == "passed"
     assert (verdict["test_restore"]["driver"], verdict["test_restore"]["driver_opts"]) == ("local", {})
-    assert "mount existing storage (device %s)" % storage in verdict["warnings"][0]
+    assert "device=%s mounts existing storage (a host directory)" % storage in verdict["warnings"][0]
+    assert "so it used a plain local volume" in verdict["warnings"][0]
     assert any("mount existing storage" in warning for warning in result["warnings"])
     assert snapshot(storage, with_root_times=True, skip_reserved=False) == before
     assert _scratch_volumes_of(docker_client, name) == []

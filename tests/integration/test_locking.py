@@ -78,7 +78,7 @@ def test_a_lock_whose_run_ended_is_broken_and_the_containers_it_stopped_are_star
     [broken] = result["lock"]["broken"]
     assert broken["reason"].startswith("the run that held it ended without releasing it")
     assert (broken["operation"], broken["stops"]) == ("volume_restore", [victim.id])
-    assert result["consistency"]["restarted_after_interrupted_run"] == [{"id": victim.id, "name": victim.name, "left": "stop"}]
+    assert result["consistency"]["restarted_after_interrupted_run"] == [{"id": victim.id, "name": victim.name, "left": "stop", "volume": name}]
     victim.reload()
     assert victim.status == "running"
     assert _lock_containers(docker_client, name) == []

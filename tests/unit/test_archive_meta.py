@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     FORMAT_VERSION,
+    created_problem,
     dump_metadata,
     listing,
     render_name,
@@ -159,3 +160,40 @@ def test_an_atomic_file_that_cannot_be_flushed_is_still_removed(tmp_path):
             target.file = FullDisk(target.file)
             raise RuntimeError("the write that hit the full disk")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_sidecar_whose_creation_time_disagrees_with_the_name_or_the_file_is_damaged_and_never_the_latest(tmp_path):
+    """A forged sidecar claiming a time far in the future must not pass for the newest backup
+    (retention would keep it and delete the really newer ones)."""
+    real = write_backup(tmp_path, "db-20261102T000000Z.tar.zst", "db", "2026-11-02T00:00:00Z")
+    os.utime(real, (1793577600, 1793577600))  # written 2026-11-02T00:00:00Z
+    renamed = write_backup(tmp_path, "db-20261103T000000Z.tar.zst", "db", "2099-01-01T00:00:00Z")
+    unnamed = write_backup(tmp_path, "db-weekly.tar.zst", "db", "2099-01-01T00:00:00Z")
+    backups, latest = listing(str(tmp_path))
+    by_path = {item["path"]: item for item in backups}
+    assert by_path[renamed]["status"] == "damaged"
+    assert by_path[renamed]["reason"] == "its sidecar says it was created at 2099-01-01T00:00:00Z, but its name says 20261103T000000Z"
+    assert by_path[unnamed]["status"] == "damaged"
+    assert by_path[unnamed]["reason"].startswith("its sidecar says it was created at 2099-01-01T00:00:00Z, after the archive file was last written (")
+    assert latest["db"]["path"] == real
+
+
+def test_created_problem_accepts_a_backup_written_after_it_started_and_refuses_one_from_the_future():
+    assert created_problem("/b/db-20261102T000000Z.tar.zst", "2026-11-02T00:00:00Z", 1793577700, 1793600000) is None
+    assert created_problem("/b/db.tar.zst", "2026-11-02T00:00:00Z", 1793577600 + 7200, 1793600000) is None
+    assert "in the future" in created_problem("/b/db.tar.zst", "2026-11-02T00:00:00Z", 1793577600, 1793577600 - 7200)
+    assert "not an ISO 8601 time" in created_problem("/b/db.tar.zst", "yesterday", 0, 0)
+
+
+def test_listings_mask_driver_options_that_may_hold_credentials(tmp_path):
+    path = write_backup(tmp_path, "share-20261102T000000Z.tar.zst", "share", "2026-11-02T00:00:00Z")
+    with open(path + ".json") as handle:
+        metadata = json.load(handle)
+    metadata["volume"]["driver_opts"] = {"type": "cifs", "device": "//nas/share", "o": "addr=nas,username=svc,password=hunter2"}
+    with open(path + ".json", "w") as handle:
+        json.dump(metadata, handle)
+    backups, _latest = listing(str(tmp_path))
+    assert "hunter2" not in json.dumps(backups)
+    assert backups[0]["metadata"]["volume"]["driver_opts"]["o"] == "addr=nas,username=********,password=********"
+    with open(path + ".json") as handle:
+        assert "hunter2" in handle.read(), "the sidecar itself is not changed"

@@ -109,3 +109,17 @@ def test_start_order_respects_every_dependency_of_an_acyclic_graph(data):
     for container, needed in needs.items():
         for other in needed:
             assert position[other] < position[container]
+
+
+def test_a_label_never_leaves_a_container_running_while_its_volume_is_written():
+    """An image can carry labels into every container made from it: a label may make a
+    container stop, but its ignore counts as fail for a restore or copy target; only the
+    task's own option can say ignore there."""
+    labels = {"id-app": {POLICY_LABEL: "ignore"}}
+    with pytest.raises(PolicyRefusal) as refused:
+        plan([user("app")], labels, None, WRITES)
+    assert [entry["name"] for entry in refused.value.containers] == ["app"]
+    assert refused.value.containers[0]["policy"] == "fail" and refused.value.containers[0]["policy_from"] == "label"
+    assert actions(plan([user("app")], labels, "ignore", WRITES)) == {"app": "ignore"}
+    assert actions(plan([user("app")], labels, None, READS)) == {"app": "ignore"}
+    assert actions(plan([user("app")], {"id-app": {POLICY_LABEL: "stop"}}, None, WRITES)) == {"app": "stop"}

@@ -13,7 +13,6 @@ from ansible_collections.persist.docker.plugins.module_utils._copy_rules import 
     comparable_records,
     destination_settings,
     record_fields,
-    shared_storage,
     without_xattrs,
 )
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
@@ -104,34 +103,50 @@ SOURCE = dict(name="src", driver="local", driver_opts={"type": "tmpfs", "device"
 
 
 def test_a_missing_destination_takes_the_sources_settings_by_default():
-    assert destination_settings(SOURCE) == ("local", SOURCE["driver_opts"], {"app": "db"}, "the settings of volume src")
+    assert destination_settings(SOURCE) == ("local", SOURCE["driver_opts"], {"app": "db"}, "the settings of volume src", None)
 
 
 def test_given_settings_win_and_another_driver_drops_the_sources_options():
-    driver, opts, labels, taken = destination_settings(SOURCE, driver="other", labels={"env": 1})
-    assert (driver, opts, labels) == ("other", {}, {"env": "1"})
+    driver, opts, labels, taken, problem = destination_settings(SOURCE, driver="other", labels={"env": 1})
+    assert (driver, opts, labels, problem) == ("other", {}, {"env": "1"}, None)
     assert taken == "the given driver and labels and otherwise the settings of volume src"
     assert destination_settings(SOURCE, "local", {"o": True}, {})[:3] == ("local", {"o": "true"}, {})
     assert destination_settings(SOURCE, "local", {}, {})[3] == "the given settings"
 
 
+def test_labels_of_the_collections_own_temporary_volumes_are_never_carried_over():
+    source = dict(SOURCE, labels={"app": "db", "persist.docker.migrate": "pgdata", "persist.docker.owner": "host/1/2"})
+    assert destination_settings(source)[2] == {"app": "db"}
+    assert destination_settings(source, labels={"persist.docker.migrate": "x"})[2] == {"persist.docker.migrate": "x"}
+
+
 @pytest.mark.parametrize(
-    "source_opts, opts, shared",
+    "source_opts, problem_words",
     [
-        ({"type": "none", "o": "bind", "device": "/srv/data"}, {"type": "none", "o": "bind", "device": "/srv/data"}, True),
-        ({"type": "nfs", "o": "addr=10.0.0.1", "device": ":/export"}, {"type": "nfs", "o": "addr=10.0.0.1,rw", "device": ":/export"}, True),
-        ({"type": "tmpfs", "device": "tmpfs"}, {"type": "tmpfs", "device": "tmpfs"}, False),
-        ({"type": "none", "o": "bind", "device": "/srv/data"}, {"type": "none", "o": "bind", "device": "/srv/other"}, False),
-        ({}, {}, False),
+        ({"type": "none", "o": "bind", "device": "/etc"}, "device=/etc mounts existing storage (a host directory)"),
+        ({"type": "nfs", "o": "addr=10.0.0.1,password=hunter2", "device": ":/export"}, "device=:/export mounts existing storage"),
+        ({"type": "ext4", "device": "/dev/sdb1"}, "device=/dev/sdb1"),
+        ({"type": "tmpfs", "device": "tmpfs", "o": "size=100m"}, None),
+        ({}, None),
     ],
 )
-def test_shared_storage_is_a_local_volume_on_the_same_device(source_opts, opts, shared):
+def test_settings_taken_over_from_a_source_never_mount_existing_storage(source_opts, problem_words):
     source = dict(name="src", driver="local", driver_opts=source_opts, labels={})
-    reason = shared_storage(source, "local", opts)
-    assert bool(reason) is shared
-    if shared:
-        assert opts["device"] in reason and "src" in reason
-    assert shared_storage(dict(source, driver="nfs-plugin"), "nfs-plugin", opts) is None
+    problem = destination_settings(source)[4]
+    if problem_words is None:
+        assert problem is None
+    else:
+        assert problem_words in problem
+        assert "hunter2" not in problem
+    # Options the task gives are the operator's to choose.
+    assert destination_settings(source, driver_opts=source_opts)[4] is None
+
+
+def test_a_plugin_driver_taken_over_from_a_source_is_refused_unless_the_task_names_it():
+    source = dict(name="src", driver="vieux/sshfs", driver_opts={"sshcmd": "user@host:/"}, labels={})
+    assert "volume plugin" in destination_settings(source)[4]
+    assert "would be given to the driver vieux/sshfs" in destination_settings(source, driver="vieux/sshfs")[4]
+    assert destination_settings(source, driver="vieux/sshfs", driver_opts={"sshcmd": "me@there:/"})[4] is None
 
 
 def test_the_aside_volume_is_named_after_the_migrated_one():

@@ -27,6 +27,12 @@ def reg(name, mode=0o644):
     return (info(name, mode=mode), b"x")
 
 
+def xattr_file(name, key, value):
+    entry = info(name)
+    entry.pax_headers = {"SCHILY.xattr." + key: value.decode("latin-1")}
+    return (entry, b"x")
+
+
 def directory(name):
     return (info(name, tarfile.DIRTYPE, mode=0o755), None)
 
@@ -35,7 +41,10 @@ MALICIOUS = {
     "absolute path": ([reg("/etc/cron.d/evil")], "/etc/cron.d/evil", "absolute path"),
     "dot-dot": ([reg("a/../../evil")], "a/../../evil", "'..' path component"),
     "relative symlink escape": ([sym("esc", "../../etc")], "esc", "leaves the volume"),
-    "nested relative symlink escape": ([directory("d"), sym("d/esc", "../x/../../etc")], "d/esc", "leaves the volume"),
+    "nested relative symlink escape": ([directory("d"), sym("d/esc", "../x/../../etc")], "d/esc", "'..' after a name"),
+    "symlink chain climbing through another symlink": ([sym("s", "."), sym("up", "s/..")], "up", "'..' after a name"),
+    "symlink chain through a later symlink": ([sym("a", "z/../.."), sym("z", ".")], "a", "'..' after a name"),
+    "symlink climbing above the root from a subdirectory": ([directory("d"), sym("d/up", "../../x")], "d/up", "leaves the volume"),
     "write through a symlinked parent": ([sym("lnk", "/etc"), reg("lnk/passwd")], "lnk/passwd", "is a symlink in the archive"),
     "write through a relative symlinked parent": ([directory("d"), sym("l", "d"), reg("l/f")], "l/f", "is a symlink"),
     "hard link to outside": ([hard("h", "../etc/passwd")], "h", "'..' path component"),
@@ -56,6 +65,10 @@ MALICIOUS = {
     "overlong component": ([reg("n" * 256)], "n" * 256, "longer than 255"),
     "overlong path": ([reg("/".join(["p" * 200] * 21))], None, "longer than 4095"),
     "empty symlink target": ([sym("s", "")], "s", "empty target"),
+    "file capability": ([xattr_file("ping", "security.capability", b"\x01\x00\x00\x02\x00\x20\x00\x00")], "ping",
+                        "extended attribute security.capability grants privileges"),
+    "trusted xattr": ([xattr_file("d", "trusted.overlay.opaque", b"y")], "d", "trusted.overlay.opaque grants privileges"),
+    "SMACK exec label": ([xattr_file("tool", "security.SMACK64EXEC", b"_")], "tool", "security.SMACK64EXEC grants privileges"),
 }
 
 
@@ -75,7 +88,15 @@ def test_root_that_is_a_symlink_is_refused():
 
 
 def test_special_files_and_setuid_pass_when_explicitly_allowed():
-    check((info("pipe", tarfile.FIFOTYPE), None), reg("suid", mode=0o4755), allow_special=True)
+    check(xattr_file("ping", "security.capability", b"\x01"), (info("pipe", tarfile.FIFOTYPE), None), reg("suid", mode=0o4755), allow_special=True)
+
+
+def test_ordinary_xattrs_and_selinux_labels_pass():
+    check(xattr_file("a", "user.comment", b"hello"), xattr_file("b", "security.selinux", b"system_u:object_r:container_file_t:s0"))
+
+
+def test_symlinks_with_leading_dot_dots_that_stay_inside_pass():
+    check(directory("a"), directory("a/b"), sym("a/b/sib", "../c/./d"), sym("a/b/top", "../../f"), sym("a/here", "./b//top"), reg("f"))
 
 
 def test_ordinary_links_pass():

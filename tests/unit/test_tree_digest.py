@@ -1,11 +1,22 @@
 """The tree digest: equal for equal trees, whatever the route; different for any change."""
 
+import hashlib
 import os
 import tarfile
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import NotCanonicalOrder, TreeDigest
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import (
+    BLOCK,
+    V1_HOLE_BUDGET,
+    DigestTooCostly,
+    NotCanonicalOrder,
+    TreeDigest,
+    _ContentV2,
+)
 from tarbuild import crafted, feed, gnu_tar, gnu_untar, info
 
 
@@ -101,3 +112,81 @@ def test_canonical_order_is_depth_first_with_names_compared_as_bytes():
         (info("b"), b""),
     )
     assert len(digest_of(data)) == 64
+
+
+def _sparse_archive(realsize, segments):
+    """A pax archive (GNU sparse 0.1 records) of one file ``f`` of ``realsize`` bytes whose
+    only data are ``segments`` [(offset, bytes)]: a few KB however large it claims to be."""
+    entry = info("f")
+    stored = b"".join(data for _offset, data in segments)
+    entry.pax_headers = {
+        "GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.realsize": str(realsize),
+        "GNU.sparse.map": ",".join("%d,%d" % (offset, len(data)) for offset, data in segments),
+    }
+    return crafted((info(".", tarfile.DIRTYPE), None), (entry, stored))
+
+
+def test_a_small_archive_claiming_a_petabyte_sparse_file_is_digested_in_moments():
+    """Holes cost nothing in version 2: a hostile archive cannot buy hours of hashing."""
+    data = _sparse_archive(1 << 50, [(0, b"head"), ((1 << 50) - 4, b"tail")])
+    assert len(data.rstrip(b"\0")) < 4096  # what is left is the record padding tar adds
+    started = time.monotonic()
+    digest = feed(TreeDigest(), data)
+    assert time.monotonic() - started < 2
+    assert digest.bytes == 1 << 50
+
+
+def test_version_1_refuses_to_hash_more_holes_than_its_budget():
+    data = _sparse_archive(V1_HOLE_BUDGET + (1 << 20), [(0, b"head")])
+    with pytest.raises(DigestTooCostly, match="version-1 tree digest"):
+        feed(TreeDigest(version=1), data)
+
+
+def test_versions_differ_and_an_unknown_version_is_refused(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    data = gnu_tar(root)
+    assert feed(TreeDigest(version=1), data).hexdigest() != feed(TreeDigest(version=2), data).hexdigest()
+    with pytest.raises(ValueError, match="version 3"):
+        TreeDigest(version=3)
+
+
+def _content_reference(content):
+    """The version-2 content hash as its definition says: runs of 4 KiB blocks that are not
+    all zeros, each as offset, length and sha256."""
+    outer = hashlib.sha256()
+    run = None
+    for start in range(0, len(content), BLOCK):
+        block = content[start:start + BLOCK]
+        if block.count(0) == len(block):
+            if run:
+                outer.update(b"%d %d " % (run[0], run[1]) + run[2].digest() + b"\n")
+                run = None
+            continue
+        if run is None:
+            run = [start, 0, hashlib.sha256()]
+        run[1] += len(block)
+        run[2].update(block)
+    if run:
+        outer.update(b"%d %d " % (run[0], run[1]) + run[2].digest() + b"\n")
+    return outer.hexdigest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(st.sampled_from([0, 1, 4095, 4096, 4097, 9000]), st.sampled_from(["zeros", "ones", "random"])), max_size=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=20000), min_size=1, max_size=6),
+    holes=st.booleans(),
+)
+def test_version_2_content_hash_is_the_same_however_the_data_arrives(pieces, cuts, holes):
+    """Chunks of any size, zero ranges sent as data or skipped as holes: one content hash."""
+    content = b"".join({"zeros": bytes(size), "ones": b"\x01" * size, "random": os.urandom(size)}[kind] for size, kind in pieces)
+    hasher = _ContentV2()
+    position = 0
+    index = 0
+    while position < len(content):
+        piece = content[position:position + cuts[index % len(cuts)]]
+        index += 1
+        if not (holes and piece.count(0) == len(piece)):
+            hasher.update(position, piece)
+        position += len(piece)
+    assert hasher.hexdigest(len(content)) == _content_reference(content)

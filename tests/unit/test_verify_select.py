@@ -16,14 +16,19 @@ from ansible_collections.persist.docker.plugins.module_utils._verify_select impo
 
 
 def entry(name, status="complete", volume=None, created=None, reason=None):
-    """A scan_directory entry; complete and damaged-with-sidecar entries know their volume."""
+    """A scan_directory entry; complete and damaged-with-sidecar entries know their volume
+    (a damaged one with a sidecar has a size that differs from it, unless ``reason`` says
+    something else)."""
     metadata = {"volume": {"name": volume}} if volume is not None else None
-    if status != "complete" and reason is None:
-        reason = "no metadata sidecar: the backup did not finish" if status == "incomplete" else "archive is 1 bytes, its sidecar says 2"
-    return {
+    found = {
         "path": "/backups/" + name, "sidecar": "/backups/%s.json" % name, "status": status, "reason": reason,
         "volume": volume, "created": created, "metadata": metadata,
     }
+    if status != "complete" and reason is None:
+        found["reason"] = "no metadata sidecar: the backup did not finish" if status == "incomplete" else "archive is 1 bytes, its sidecar says 2"
+        if status == "damaged" and metadata is not None:
+            found["damage"] = "size"
+    return found
 
 
 def listing(*entries):
@@ -188,17 +193,21 @@ def test_scratch_names_hold_only_characters_a_volume_name_may_hold():
     assert scratch_name("x" * 300, "ab") == "persist-verify-" + "x" * 64 + "-ab"
 
 
-def test_scratch_volume_keeps_recorded_driver_options_unless_they_mount_existing_storage():
+def test_scratch_volume_keeps_recorded_driver_options_only_when_they_make_storage_of_its_own():
     assert scratch_driver({"name": "v", "driver": "local", "driver_opts": {}}) == ("local", {}, None)
     tmpfs = {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}
     assert scratch_driver({"name": "v", "driver": "local", "driver_opts": tmpfs}) == ("local", tmpfs, None)
-    plugin = {"size": "10G"}
-    assert scratch_driver({"name": "v", "driver": "some/plugin", "driver_opts": plugin}) == ("some/plugin", plugin, None)
 
-    for opts in ({"type": "none", "o": "bind", "device": "/srv/pgdata"}, {"type": "nfs", "o": "addr=10.0.0.1", "device": ":/export"}):
-        driver, options, note = scratch_driver({"name": "pgdata", "driver": "local", "driver_opts": opts})
-        assert (driver, options) == ("local", {})
-        assert "recorded options of volume pgdata mount existing storage (device %s)" % opts["device"] in note
+    # The sidecar is untrusted: neither a bind, a share, nor a plugin (whose options could point anywhere).
+    for driver, opts in (
+        ("local", {"type": "none", "o": "bind", "device": "/srv/pgdata"}),
+        ("local", {"type": "nfs", "o": "addr=10.0.0.1", "device": ":/export"}),
+        ("some/plugin", {"mountpoint": "/etc"}),
+    ):
+        chosen, options, note = scratch_driver({"name": "pgdata", "driver": driver, "driver_opts": opts})
+        assert (chosen, options) == ("local", {})
+        assert note.startswith("the recorded settings of volume pgdata would not give the test restore storage of its own (")
+        assert "plain local volume" in note
 
 
 def test_tail_keeps_the_last_bytes_and_says_whether_it_cut():

@@ -1,0 +1,70 @@
+"""An archive is read twice by a restore (verify, then extract): the second read uses no
+block that differs from what the first read saw."""
+
+import hashlib
+import os
+
+import pytest
+import zstandard
+
+from ansible_collections.persist.docker.plugins.module_utils._archive_read import PIN_BLOCK, ArchiveChanged, ArchiveCorrupt, PinnedArchive
+
+
+def write_archive(path, data):
+    path.write_bytes(zstandard.ZstdCompressor(level=1).compress(data))
+    return str(path)
+
+
+def test_the_first_read_hashes_the_whole_file_and_later_reads_give_the_same_stream(tmp_path):
+    data = os.urandom(3 * PIN_BLOCK + 123)
+    path = write_archive(tmp_path / "a.tar.zst", data)
+    with PinnedArchive(path, "zstd") as archive:
+        assert b"".join(archive.stream()) == data
+        with open(path, "rb") as raw:
+            content = raw.read()
+        assert (archive.sha256, archive.size) == (hashlib.sha256(content).hexdigest(), len(content))
+        assert b"".join(archive.stream()) == data
+
+
+def test_a_block_changed_in_place_after_the_first_read_is_refused_before_it_is_used(tmp_path):
+    data = os.urandom(3 * PIN_BLOCK)
+    path = write_archive(tmp_path / "a.tar.zst", data)
+    with PinnedArchive(path, "zstd") as archive:
+        b"".join(archive.stream())
+        with open(path, "r+b") as raw:
+            raw.seek(PIN_BLOCK + 10)
+            raw.write(b"\0" * 16)
+        served = []
+        with pytest.raises(ArchiveChanged, match="block 1 "):
+            for chunk in archive.stream():
+                served.append(chunk)
+        assert len(b"".join(served)) < len(data)
+
+
+def test_a_file_renamed_over_the_archive_after_the_first_read_does_not_matter(tmp_path):
+    """The file is opened once: what the second read sees is what was verified."""
+    data = os.urandom(PIN_BLOCK)
+    path = write_archive(tmp_path / "a.tar.zst", data)
+    with PinnedArchive(path, "zstd") as archive:
+        b"".join(archive.stream())
+        write_archive(tmp_path / "other.tar.zst", os.urandom(PIN_BLOCK))
+        os.rename(str(tmp_path / "other.tar.zst"), path)
+        assert b"".join(archive.stream()) == data
+
+
+def test_a_file_grown_after_the_first_read_is_refused(tmp_path):
+    path = write_archive(tmp_path / "a.tar", os.urandom(PIN_BLOCK))
+    with PinnedArchive(path, "none") as archive:
+        b"".join(archive.stream())
+        with open(path, "ab") as raw:
+            raw.write(b"more")
+        with pytest.raises(ArchiveChanged):
+            b"".join(archive.stream())
+
+
+def test_an_undecompressable_archive_is_corrupt(tmp_path):
+    path = tmp_path / "a.tar.zst"
+    path.write_bytes(b"not zstd at all")
+    with PinnedArchive(str(path), "zstd") as archive:
+        with pytest.raises(ArchiveCorrupt):
+            b"".join(archive.stream())

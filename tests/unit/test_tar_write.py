@@ -1,0 +1,77 @@
+"""What restore and copy hand to GNU tar is the module's own rendering of checked members:
+GNU tar reads it back as the same tree, and an unsafe member stops it before any of its bytes."""
+
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
+from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream, pax_record, pax_time
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
+from tarbuild import crafted, feed, gnu_tar, gnu_untar, info
+
+
+def canonical(data, chunk=4093):
+    pieces = (data[start:start + chunk] for start in range(0, len(data), chunk))
+    return b"".join(canonical_stream(pieces, SafetyChecker(allow_special=True)))
+
+
+def make_tree(root):
+    (root / "d" / "sub").mkdir(parents=True)
+    (root / "d" / "f").write_bytes(b"hello")
+    os.setxattr(root / "d" / "f", "user.bin", b"\x00\xff")
+    os.link(root / "d" / "f", root / "d" / "hard")
+    os.symlink("../f", root / "d" / "sub" / "sym")
+    (root / ("long-" + "x" * 150)).write_bytes(b"long name")
+    (root / bytes.fromhex("6ee97700").rstrip(b"\0").decode("utf-8", "surrogateescape")).write_bytes(b"latin-1 name")
+    with open(root / "sparse", "wb") as sparse:
+        sparse.truncate(50 * 1024 * 1024)
+        sparse.seek(20 * 1024 * 1024)
+        sparse.write(b"middle")
+    os.mkfifo(root / "pipe")
+    os.chmod(root / "d" / "f", 0o4750)
+    os.utime(root / "d", ns=(0, -1500000000))
+    os.utime(root / "d" / "f", ns=(0, 978307200123456789))
+    return root
+
+
+def listing(data):
+    return subprocess.run(["tar", "-tvv", "--xattrs", "--numeric-owner", "--full-time", "-f", "-"], input=data,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True).stdout
+
+
+def test_gnu_tar_reads_the_canonical_rendering_of_a_real_archive_as_the_same_tree(tmp_path):
+    original = gnu_tar(make_tree(tmp_path / "tree"))
+    rewritten = canonical(original)
+    assert listing(rewritten) == listing(original)
+    gnu_untar(rewritten, tmp_path / "copy")
+    assert feed(TreeDigest(), gnu_tar(tmp_path / "copy")).hexdigest() == feed(TreeDigest(), original).hexdigest()
+    assert os.stat(tmp_path / "copy" / "sparse").st_blocks * 512 < 1024 * 1024, "holes stay holes"
+    assert feed(TreeDigest(), rewritten).hexdigest() == feed(TreeDigest(), original).hexdigest()
+
+
+def test_the_rendering_is_the_same_however_the_input_is_cut(tmp_path):
+    original = gnu_tar(make_tree(tmp_path / "tree"))
+    assert canonical(original, chunk=1) == canonical(original, chunk=1 << 20)
+
+
+def test_an_unsafe_member_stops_the_stream_before_any_of_its_bytes():
+    safe = (info("a"), b"A" * 100)
+    evil = (info("../evil"), b"EVIL")
+    data = crafted((info(".", tarfile.DIRTYPE), None), safe, evil)
+    given = []
+    with pytest.raises(UnsafeMember, match="'..' path component"):
+        for out in canonical_stream([data], SafetyChecker()):
+            given.append(out)
+    assert b"EVIL" not in b"".join(given) and b"evil" not in b"".join(given)
+
+
+def test_pax_records_count_their_own_length_and_times_keep_nanoseconds():
+    for value in (b"", b"x" * 5, b"y" * 93, b"z" * 994, b"w" * 9990):
+        record = pax_record("path", value)
+        assert int(record.split(b" ", 1)[0]) == len(record)
+    assert pax_time(1700000000123456789) == b"1700000000.123456789"
+    assert pax_time(-1500000000) == b"-1.500000000"
+    assert pax_time(0) == b"0.000000000"
