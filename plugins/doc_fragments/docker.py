@@ -136,6 +136,9 @@ options:
         V(pause) or V(ignore)) decides for that container, so a fleet-wide run needs no per-host
         lists; containers without the label get V(fail). When set, it applies to every container
         and labels are ignored.
+      - A label's V(ignore) counts as V(fail) where the volume is written (a restore, a copy's
+        destination): an image can carry labels into every container made from it, so only this
+        option can leave a container running while its volume is written.
       - Stopping and starting containers does not count as a change; see RV(consistency).
     type: str
     choices: [fail, stop, pause, ignore]

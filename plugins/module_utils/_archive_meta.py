@@ -28,9 +28,11 @@ SIDECAR_SUFFIX = ".json"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 DEFAULT_NAME_TEMPLATE = "{volume}-{timestamp}"
 REQUIRED_FIELDS = ("format_version", "volume", "created", "compression", "archive", "tree")
-# A backup's creation time may come this much after its archive file was last written, or
-# after now, before the sidecar counts as lying about it (a clock adjusted meanwhile).
-CREATED_SLACK_SECONDS = 3600
+# A backup's creation time may come this much after its archive file was last written (a
+# clock adjusted meanwhile), or after now (clocks of hosts that share a backup directory),
+# before the sidecar counts as lying about it.
+CREATED_AFTER_WRITE_SLACK = 3600
+CREATED_FUTURE_SLACK = 86400
 _NAME_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
 
 
@@ -94,10 +96,10 @@ def created_problem(path, created_text, mtime, now):
     if stamp is not None and stamp != created.replace(microsecond=0):
         return "its sidecar says it was created at %s, but its name says %s" % (created_text, stamp.strftime(TIMESTAMP_FORMAT))
     epoch = calendar.timegm(created.utctimetuple())
-    if epoch > mtime + CREATED_SLACK_SECONDS:
+    if epoch > mtime + CREATED_AFTER_WRITE_SLACK:
         return "its sidecar says it was created at %s, after the archive file was last written (%s)" % (
             created_text, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)))
-    if epoch > now + CREATED_SLACK_SECONDS:
+    if epoch > now + CREATED_FUTURE_SLACK:
         return "its sidecar says it was created at %s, in the future" % created_text
     return None
 

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
+import time
 
 
 def _copy_backup(archive, directory, stem, **changes):
@@ -36,9 +38,10 @@ def test_backup_info_lists_newest_first_marks_untrustworthy_archives_and_picks_l
     other = first + "-other"
 
     older = _copy_backup(real_path, backup_dir, first + "-20200101T000000Z", created="2020-01-01T00:00:00Z")
-    newest_other = _copy_backup(real_path, backup_dir, other + "-20300101T000000Z", created="2030-01-01T00:00:00Z", volume=other)
-    # Newer than the real backup, but cut short: damaged, so never the latest.
-    truncated = _copy_backup(real_path, backup_dir, first + "-20310101T000000Z", created="2031-01-01T00:00:00Z")
+    newest_other = _copy_backup(real_path, backup_dir, other + "-20250101T000000Z", created="2025-01-01T00:00:00Z", volume=other)
+    # Newer than the real backup (half an hour later), but cut short: damaged, so never the latest.
+    later = datetime.datetime.fromtimestamp(time.time() + 1800, datetime.timezone.utc)
+    truncated = _copy_backup(real_path, backup_dir, first + later.strftime("-%Y%m%dT%H%M%SZ"), created=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
     with open(truncated, "r+b") as handle:
         handle.truncate(os.path.getsize(truncated) // 2)
     incomplete = os.path.join(str(backup_dir), first + "-20320101T000000Z.tar.zst")
@@ -65,8 +68,8 @@ def test_backup_info_lists_newest_first_marks_untrustworthy_archives_and_picks_l
         # Complete and damaged-but-dated ones by creation time, newest first; undated last.
         assert listed[:4] == [
             (truncated, "damaged"),
-            (newest_other, "complete"),
             (real_path, "complete"),
+            (newest_other, "complete"),
             (older, "complete"),
         ], listed
         assert sorted(listed[4:]) == sorted([(incomplete, "incomplete"), (garbage, "damaged"), (future_format, "damaged")])

@@ -58,6 +58,10 @@ def make_backup(real, directory, volume, created):
     metadata["volume"]["name"] = volume
     with open(path + ".json", "w") as handle:
         json.dump(metadata, handle)
+    # Written when it was created, as a real backup is (a sidecar claiming a time after
+    # its archive was written is not believed).
+    written = created.timestamp()
+    os.utime(path, (written, written))
     return name
 
 

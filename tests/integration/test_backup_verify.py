@@ -452,7 +452,7 @@ def test_test_restore_of_a_bind_mounted_volume_never_writes_into_the_original_st
     assert (verdict["test_restore"]["driver"], verdict["test_restore"]["driver_opts"]) == ("local", {})
     assert "device=%s mounts existing storage (a host directory)" % storage in verdict["warnings"][0]
     assert "so it used a plain local volume" in verdict["warnings"][0]
-    assert any("mount existing storage" in warning for warning in result["warnings"])
+    assert any("mounts existing storage" in warning for warning in result["warnings"])
     assert snapshot(storage, with_root_times=True, skip_reserved=False) == before
     assert _scratch_volumes_of(docker_client, name) == []
 
