@@ -137,7 +137,7 @@ options:
         lists; containers without the label get V(fail). When set, it applies to every container
         and labels are ignored.
       - A label's V(ignore) counts as V(fail) where the volume is written (a restore, a copy's
-        destination): an image can carry labels into every container made from it, so only this
+        destination). An image can carry labels into every container made from it, so only this
         option can leave a container running while its volume is written.
       - Stopping and starting containers does not count as a change; see RV(consistency).
     type: str
@@ -213,8 +213,8 @@ options:
     default: 21600
   recovery:
     description:
-      - What to do with reserved entries at the volume's root (names starting with C(.persist-)):
-        the swap journal and staging trees of restores and copies.
+      - What to do with reserved entries at the volume's root (names starting with C(.persist-)),
+        that is the swap journal and staging trees of restores and copies.
       - They are acted on only when the engine holds this collection's record of that very run (a
         container named C(persist-swap-<volume>) that is never started, holding the run's token and
         a secret that never enters the volume). Anything that mounts the volume can write those names,

@@ -31,7 +31,7 @@ description:
     Across engines, the staged tree is read back on the destination's engine and its tree digest
     must equal the source's. If not (the source changed during the copy, or the destination's
     storage does not keep an attribute), nothing is swapped in and the task fails naming the
-    entries that differ. With O(mode=merge), O(dest) is also read back after the swap: every entry
+    entries that differ. With O(mode=merge), O(dest) is also read back after the swap; every entry
     of the source must be in O(dest) as it is in the source. Both digests are returned.
   - Safe. A copy never creates what a restore would refuse from an archive. An entry of the
     source that breaks a safety rule (a symlink whose relative target leaves the volume or has
@@ -107,7 +107,7 @@ options:
         O(dest_driver), O(dest_driver_opts) and O(dest_labels) where given.
       - The source's driver options are only taken when the driver stays the same, and only when
         they give O(dest) storage of its own (the C(local) driver, plain or tmpfs). A bind mount, an
-        NFS or CIFS share, a block device or a volume plugin's options are refused: on another engine
+        NFS or CIFS share, a block device or a volume plugin's options are refused, since on another engine
         they may name storage that is in use there. Give O(dest_driver_opts) (and O(dest_driver))
         for such a volume.
       - Settings given or taken must not make O(dest) the same storage as another volume, or as a

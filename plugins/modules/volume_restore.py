@@ -101,9 +101,9 @@ options:
       - Create a missing volume. O(volume_driver), O(volume_driver_opts) and O(volume_labels) say
         how; where they are not given, it is created as the backup recorded it.
       - A backup's record never makes the restore mount existing storage. The sidecar is
-        untrusted: whoever can write the backup directory can write it. So recorded settings are
-        used only when they give the volume storage of its own: the local driver, plain or
-        V(tmpfs). A recorded bind mount, device or network share, or a volume plugin, is refused
+        untrusted, since whoever can write the backup directory can write it. So recorded settings are
+        used only when they give the volume storage of its own (the local driver, plain or
+        V(tmpfs)). A recorded bind mount, device or network share, or a volume plugin, is refused
         with a message that names the option. Give O(volume_driver_opts) (and O(volume_driver))
         to create such a volume on purpose, or create it first.
       - When false, a missing volume is an error.
