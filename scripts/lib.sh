@@ -59,7 +59,7 @@ apt_install() {
 
 ensure_engine() {
     stage engine
-    apt_install zstd  # tests restore archives by hand with plain tar --zstd
+    apt_install zstd age  # tests restore archives by hand: plain tar --zstd, age -d
     if docker version >/dev/null 2>&1; then
         log "engine answers: dockerd $(docker version --format '{{.Server.Version}}')"
         return

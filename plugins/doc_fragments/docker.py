@@ -113,6 +113,28 @@ notes:
     the task ends; helpers left behind by a killed run are removed by the next run.
 """
 
+    # Reading encrypted archives (volume_restore, backup_verify); the argument spec lives in module_utils/_encryption.py.
+    DECRYPTION = r"""
+options:
+  decrypt_identity_file:
+    description:
+      - A file on the managed node with the private key that opens encrypted archives (C(.tar.zst.age)
+        and the like). It is an age identity file (C(AGE-SECRET-KEY-1...) lines, as C(age-keygen) writes
+        it) or an OpenSSH private key (ed25519 or RSA, not passphrase-protected) whose public key was a
+        recipient of the backup.
+      - Archives that are not encrypted are read as usual.
+    type: path
+  decrypt_identity:
+    description:
+      - The same as O(decrypt_identity_file), given as its content (for example from a vault or an AWX
+        credential). It is never logged or returned.
+    type: str
+notes:
+  - Encrypted archives are decrypted with pyrage (the Python bindings of rage, an implementation of age),
+    which must be installed on the managed node (C(pip install pyrage)).
+  - A wrong or missing identity fails the task before anything is extracted or any container stopped.
+"""
+
     # Live containers, hooks and the lock; the argument spec lives in module_utils/_consistency.py.
     CONSISTENCY = r"""
 options:

@@ -20,7 +20,7 @@ import re
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._atomic import TEMP_PREFIX
-from ansible_collections.persist.docker.plugins.module_utils._compression import SUFFIXES, compression_of
+from ansible_collections.persist.docker.plugins.module_utils._compression import ENCRYPTED_SUFFIX, SUFFIXES, compression_of, encrypted_name
 from ansible_collections.persist.docker.plugins.module_utils._storage import masked_options
 
 FORMAT_VERSION = 1
@@ -40,8 +40,9 @@ class MetadataError(ValueError):
     """A sidecar is missing, unreadable or does not describe its archive."""
 
 
-def render_name(template, volume, created, compression):
-    """The archive file name for ``template`` (fields {volume} and {timestamp}).
+def render_name(template, volume, created, compression, encrypted=False):
+    """The archive file name for ``template`` (fields {volume} and {timestamp}), with the
+    suffix of ``compression`` (and ENCRYPTED_SUFFIX when ``encrypted``).
 
     ``created`` is a UTC datetime. Raises ValueError for a template that names a directory,
     a hidden file, or an unknown field.
@@ -57,7 +58,7 @@ def render_name(template, volume, created, compression):
             "name_template %r gives the file name %r; a name must be non-empty, must not start "
             "with '.' and must not contain '/'" % (template, stem)
         )
-    return stem + SUFFIXES[compression]
+    return stem + SUFFIXES[compression] + (ENCRYPTED_SUFFIX if encrypted else "")
 
 
 def parse_created(text):
@@ -197,7 +198,30 @@ def describe_archive(path):
     problem = created_problem(path, metadata["created"], info.st_mtime, time.time())
     if problem:
         entry.update(status="damaged", damage="created", reason=problem)
+        return entry
+    problem = encryption_problem(path, metadata)
+    if problem:
+        entry.update(status="damaged", damage="encryption", reason=problem)
     return entry
+
+
+def encryption(metadata):
+    """The sidecar's record of the archive's encryption (``format``, ``recipients``), or None."""
+    return metadata.get("encryption") or None
+
+
+def encryption_problem(path, metadata):
+    """Why the archive's name and its sidecar disagree about its encryption, or None."""
+    recorded = encryption(metadata)
+    if recorded is not None and (not isinstance(recorded, dict) or recorded.get("format") != "age"
+                                 or not isinstance(recorded.get("recipients"), list)):
+        return "its sidecar records an encryption this collection does not write (%r)" % (recorded,)
+    named = encrypted_name(os.path.basename(path))
+    if named and recorded is None:
+        return "its name says it is encrypted (%s), its sidecar does not" % ENCRYPTED_SUFFIX
+    if recorded is not None and not named:
+        return "its sidecar says it is encrypted, but its name does not end in %s" % ENCRYPTED_SUFFIX
+    return None
 
 
 def latest_complete(entries, volume):
@@ -221,6 +245,8 @@ def summarize(path, metadata):
         "entries": metadata["tree"]["entries"],
         "bytes": metadata["tree"]["bytes"],
         "duration_seconds": metadata.get("duration_seconds"),
+        "encrypted": encryption(metadata) is not None,
+        "recipients": list((encryption(metadata) or {}).get("recipients") or []),
     }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 
 from ansible_collections.persist.docker.plugins.module_utils._compression import decompressing_reader
+from ansible_collections.persist.docker.plugins.module_utils._encryption import DecryptingReader
 
 CHUNK = 1 << 20
 PIN_BLOCK = 1 << 20
@@ -38,7 +39,7 @@ class _PinningReader:
         self._raw = raw
         self._digests = digests
         self._recording = not digests
-        self._whole = whole
+        self.whole = whole
         self._block = b""
         self._offset = 0
         self._index = 0
@@ -52,8 +53,8 @@ class _PinningReader:
                 self._digests.append(digest)
         elif block and (self._index >= len(self._digests) or self._digests[self._index] != digest):
             raise ArchiveChanged("block %d (at byte %d) of the archive changed since it was verified" % (self._index, self._index * PIN_BLOCK))
-        if self._whole is not None:
-            self._whole.update(block)
+        if self.whole is not None:
+            self.whole.update(block)
         self._index += 1 if block else 0
         self.size += len(block)
         self._block, self._offset = block, 0
@@ -74,14 +75,17 @@ class _PinningReader:
 class PinnedArchive:
     """One archive file, opened once (use as a context manager).
 
-    ``stream()`` yields the decompressed tar stream. The first stream reads every byte of
-    the file (after the compressed data too) and sets ``sha256`` and ``size``; every later
-    stream raises ArchiveChanged before using a block that differs from the first read.
-    Decompression failures raise ArchiveCorrupt."""
+    ``stream()`` yields the decompressed tar stream (decrypted first with ``identities``
+    when the archive is encrypted). The first stream reads every byte of the file (after the
+    compressed data too) and sets ``sha256`` and ``size``; every later stream raises
+    ArchiveChanged before using a block that differs from the first read. Decompression
+    failures raise ArchiveCorrupt; decryption failures EncryptionError. ``hash_file()``
+    reads the file without decompressing it (an encrypted archive without an identity)."""
 
-    def __init__(self, path, compression):
+    def __init__(self, path, compression, identities=None):
         self.path = path
         self.compression = compression
+        self.identities = identities
         self.sha256 = None
         self.size = None
         self._digests = []
@@ -96,27 +100,44 @@ class PinnedArchive:
     def close(self):
         self._raw.close()
 
-    def stream(self):
+    def _reader(self):
         first = self.sha256 is None
-        whole = hashlib.sha256() if first else None
         if first:
             del self._digests[:]  # an earlier first read that was not finished records anew
         self._raw.seek(0)
-        pinning = _PinningReader(self._raw, self._digests, whole)
+        return first, _PinningReader(self._raw, self._digests, hashlib.sha256() if first else None)
+
+    def hash_file(self):
+        """Read the whole file (pinned as a first read is), setting ``sha256`` and ``size``."""
+        first, pinning = self._reader()
+        while pinning.read(CHUNK):
+            pass
+        if first:
+            self.sha256, self.size = pinning.whole.hexdigest(), pinning.size
+
+    def stream(self):
+        first, pinning = self._reader()
+        decrypting = DecryptingReader(pinning, self.identities, self.path) if self.identities else None
         try:
-            reader = decompressing_reader(pinning, self.compression)
+            reader = decompressing_reader(decrypting or pinning, self.compression)
             while True:
                 data = reader.read(CHUNK)
                 if not data:
                     break
                 yield data
+            if decrypting is not None:
+                while decrypting.read(CHUNK):
+                    pass  # the age stream to its end: its last chunk is authenticated too
         except (OSError, EOFError, ValueError) as exc:
             raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
         except Exception as exc:  # zstandard.ZstdError derives from Exception only
             if type(exc).__name__ != "ZstdError":
                 raise
             raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
+        finally:
+            if decrypting is not None:
+                decrypting.close()
         if first:
             while pinning.read(CHUNK):
                 pass  # bytes after the compressed stream still count in the file's hash
-            self.sha256, self.size = whole.hexdigest(), pinning.size
+            self.sha256, self.size = pinning.whole.hexdigest(), pinning.size

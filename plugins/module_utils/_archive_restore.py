@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from contextlib import closing
 
+from ansible_collections.persist.docker.plugins.module_utils._archive_meta import encryption
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import ArchiveChanged, ArchiveCorrupt, PinnedArchive
+from ansible_collections.persist.docker.plugins.module_utils._encryption import EncryptionError, load_identities
 from ansible_collections.persist.docker.plugins.module_utils._errors import RestoreError
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
 from ansible_collections.persist.docker.plugins.module_utils._swap import stage_and_swap
@@ -36,6 +38,8 @@ from ansible_collections.persist.docker.plugins.module_utils._tree_compare impor
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import SUPPORTED_VERSIONS, DigestTooCostly, NotCanonicalOrder
 
 UNTOUCHED = " The target volume was not touched."
+# What reading an archive (or a tar stream) raises that is the archive's fault.
+_READ_FAILURES = (UnsafeMember, ArchiveChanged, ArchiveCorrupt, TarFormatError, NotCanonicalOrder, DigestTooCostly, EncryptionError)
 
 
 def digest_version(entry):
@@ -51,11 +55,30 @@ def digest_version(entry):
     return version
 
 
-def open_archive(entry):
-    """The PinnedArchive of listing ``entry`` (a context manager); RestoreError when the file
-    cannot be opened."""
+def identities_for(entry, params):
+    """The identities that decrypt the archive of listing ``entry`` (from the task's
+    decrypt_identity or decrypt_identity_file), or None when it is not encrypted.
+    RestoreError (check ``decrypt``) when it is and none is given or usable."""
+    recorded = encryption(entry["metadata"])
+    if recorded is None:
+        return None
+    if not params.get("decrypt_identity") and not params.get("decrypt_identity_file"):
+        raise RestoreError(
+            "The archive %s is encrypted (age, to %s); give decrypt_identity_file (or decrypt_identity) with a "
+            "matching private key to read it. Nothing was done." % (entry["path"], ", ".join(recorded["recipients"]) or "no recipient"),
+            archive=entry["path"], check="decrypt",
+        )
     try:
-        return PinnedArchive(entry["path"], entry["metadata"]["compression"])
+        return load_identities(params.get("decrypt_identity"), params.get("decrypt_identity_file"))
+    except EncryptionError as exc:
+        raise RestoreError("%s Nothing was done." % exc.msg, archive=entry["path"], check="decrypt")
+
+
+def open_archive(entry, identities=None):
+    """The PinnedArchive of listing ``entry`` (a context manager), decrypted with
+    ``identities`` when given; RestoreError when the file cannot be opened."""
+    try:
+        return PinnedArchive(entry["path"], entry["metadata"]["compression"], identities)
     except OSError as exc:
         raise RestoreError("The archive %s cannot be opened: %s." % (entry["path"], exc.strerror or exc), archive=entry["path"], check="read")
 
@@ -67,6 +90,8 @@ def _refusal(path, exc, consequence):
             "The archive %s is refused: member %s breaks a safety rule: %s.%s" % (path, exc.member, exc.rule, consequence),
             archive=path, member=exc.member, rule=exc.rule, check="safety",
         )
+    if isinstance(exc, EncryptionError):
+        return RestoreError("%s%s" % (exc.msg, consequence), archive=path, check="decrypt")
     if isinstance(exc, ArchiveChanged):
         return RestoreError(
             "The archive %s changed after it was verified (%s); nothing from the changed part was used.%s" % (path, exc, consequence),
@@ -97,7 +122,7 @@ def verify_archive(archive, entry, allow_special, engine=None, target=None, cons
         else:
             for _record in records:
                 pass
-    except (UnsafeMember, ArchiveChanged, ArchiveCorrupt, TarFormatError, NotCanonicalOrder, DigestTooCostly) as exc:
+    except _READ_FAILURES as exc:
         raise _refusal(path, exc, consequence)
     recorded = metadata["archive"]
     if archive.sha256 != recorded.get("sha256") or archive.size != recorded.get("size"):
@@ -141,7 +166,7 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, allow_special
 
     try:
         stage_and_swap(engine, target, stage, mode, commit, special=allow_special, check_staged=check_staged)
-    except (UnsafeMember, ArchiveChanged, ArchiveCorrupt, TarFormatError, NotCanonicalOrder, DigestTooCostly) as exc:
+    except _READ_FAILURES as exc:
         raise _refusal(path, exc, ending)
 
 

@@ -22,6 +22,7 @@ from contextlib import closing
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     FORMAT_VERSION,
     dump_metadata,
+    encryption,
     latest_complete,
     orphan_sidecars,
     render_name,
@@ -31,6 +32,7 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
 )
 from ansible_collections.persist.docker.plugins.module_utils._atomic import AtomicFile, stale_temporary_files
 from ansible_collections.persist.docker.plugins.module_utils._compression import compressing_writer, require_library
+from ansible_collections.persist.docker.plugins.module_utils._encryption import FORMAT, EncryptingWriter, EncryptionError, parse_recipients
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS
 from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, HelperError, VolumeMissing
@@ -89,10 +91,14 @@ def _prepare_dest(dest, check_mode):
     return ["create backup directory %s" % dest]
 
 
-def unchanged_since(engine, volume, latest, excludes, current_fingerprint):
-    """Why the volume is unchanged since backup ``latest`` (a reason string), or None."""
+def unchanged_since(engine, volume, latest, excludes, current_fingerprint, recipients):
+    """Why the volume is unchanged since backup ``latest`` (a reason string), or None. A
+    backup with other excludes, an older digest version or other encryption recipients
+    (keys were rotated) does not count."""
     recorded = latest["metadata"]
     if recorded.get("excludes", []) != list(excludes) or recorded["tree"].get("digest_version", 1) != CURRENT_VERSION:
+        return None
+    if sorted((encryption(recorded) or {}).get("recipients") or []) != sorted(recipients):
         return None
     if recorded["tree"].get("fingerprint") == current_fingerprint:
         return "its metadata fingerprint equals that of %s" % os.path.basename(latest["path"])
@@ -111,6 +117,11 @@ def backup(engine, params, check_mode, now=None):
     """Back up ``params['volume']`` into ``params['dest']``; see the module for the options."""
     volume = params["volume"]
     require_library(params["compression"])
+    if _recipients(params):
+        try:
+            parse_recipients(_recipients(params))  # refused before anything is locked or read
+        except EncryptionError as exc:
+            raise BackupError("%s Nothing was backed up." % exc.msg, **exc.details)
     described = engine.volume(volume)
     if described is None:
         raise VolumeMissing(
@@ -148,7 +159,7 @@ def _backup_quiet(engine, described, params, check_mode, now, guard):
     current_fingerprint = fingerprint(engine, volume)
     latest = latest_complete(scan_directory(dest), volume) if os.path.isdir(dest) else None
     if params["if_changed"] and latest is not None:
-        reason = unchanged_since(engine, volume, latest, excludes, current_fingerprint)
+        reason = unchanged_since(engine, volume, latest, excludes, current_fingerprint, _recipients(params))
         if reason:
             result.update(
                 changed=bool(actions),
@@ -191,7 +202,7 @@ def _archive_name(params, volume, now):
     for _attempt in range(3):
         created = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         try:
-            name = render_name(params["name_template"], volume, created, params["compression"])
+            name = render_name(params["name_template"], volume, created, params["compression"], encrypted=bool(_recipients(params)))
         except ValueError as exc:
             raise BackupError(str(exc))
         archive_path = os.path.join(params["dest"], name)
@@ -238,17 +249,26 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
     command = tar_create_command(params.get("exclude") or [])
     with AtomicFile(archive_path) as target:
         hashing = _HashingFile(target)
-        writer = compressing_writer(hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
-        changed_while_read = None
-        with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
-            try:
-                for chunk in chunks:
-                    parser.feed(chunk)
-                    writer.write(chunk)
-            except HelperError as exc:
-                changed_while_read = _changed_while_read(exc, guard, volume)
-        parser.close()
-        writer.close()
+        recipients = _recipients(params)
+        sink = EncryptingWriter(hashing, parse_recipients(recipients)) if recipients else None
+        try:
+            writer = compressing_writer(sink or hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
+            changed_while_read = None
+            with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
+                try:
+                    for chunk in chunks:
+                        parser.feed(chunk)
+                        writer.write(chunk)
+                except HelperError as exc:
+                    changed_while_read = _changed_while_read(exc, guard, volume)
+            parser.close()
+            writer.close()
+        except BaseException:
+            if sink is not None:
+                sink.abort()  # the file is dropped; what failed first is what the user sees
+            raise
+        if sink is not None:
+            sink.close()  # ends the age stream
         metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
         metadata["consistency"] = guard.record()
         if changed_while_read:
@@ -286,6 +306,10 @@ def _changed_while_read(error, guard, volume):
     return [line for line in report.splitlines() if line.strip()]
 
 
+def _recipients(params):
+    return [text.strip() for text in params.get("encrypt_recipients") or []]
+
+
 def _metadata(described, params, created, started, hashing, digest, current_fingerprint):
     return {
         "format_version": FORMAT_VERSION,
@@ -299,6 +323,7 @@ def _metadata(described, params, created, started, hashing, digest, current_fing
             "labels": described["labels"],
         },
         "compression": params["compression"],
+        "encryption": {"format": FORMAT, "recipients": _recipients(params)} if _recipients(params) else None,
         "excludes": list(params.get("exclude") or []),
         "archive": {"size": hashing.size, "sha256": hashing.sha256.hexdigest()},
         "tree": {

@@ -84,9 +84,20 @@ def decompressing_reader(fileobj, compression):
     return fileobj
 
 
+# An archive encrypted at rest carries this after its compression suffix (NAME.tar.zst.age).
+ENCRYPTED_SUFFIX = ".age"
+
+
 def compression_of(file_name):
-    """The compression an archive name implies by its suffix, or None."""
+    """The compression an archive name implies by its suffix (an encrypted archive's too), or None."""
+    if file_name.endswith(ENCRYPTED_SUFFIX):
+        file_name = file_name[:-len(ENCRYPTED_SUFFIX)]
     for compression, suffix in SUFFIXES.items():
         if file_name.endswith(suffix):
             return compression
     return None
+
+
+def encrypted_name(file_name):
+    """Whether an archive's name says it is encrypted (NAME.tar.zst.age)."""
+    return file_name.endswith(ENCRYPTED_SUFFIX) and compression_of(file_name) is not None

@@ -30,7 +30,12 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
     scan_directory,
     summarize,
 )
-from ansible_collections.persist.docker.plugins.module_utils._archive_restore import extract_and_swap, open_archive, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import (
+    extract_and_swap,
+    identities_for,
+    open_archive,
+    verify_archive,
+)
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES
@@ -102,6 +107,7 @@ def restore(engine, params, check_mode):
     target = params["volume"]
     entry = resolve_archive(params["src"], params["source_volume"] or target)
     require_library(entry["metadata"]["compression"])
+    identities = identities_for(entry, params)
     current = engine.volume(target)
     if current is None and not params["create"]:
         raise VolumeMissing(
@@ -121,7 +127,7 @@ def restore(engine, params, check_mode):
         changed=False, volume=target, archive=summarize(entry["path"], entry["metadata"]), actions=[],
         finished_interrupted=False, skipped_reason=None,
     )
-    with open_archive(entry) as archive:
+    with open_archive(entry, identities) as archive:
         pending = current is not None and reserved_state(engine, target).entries
         if pending:
             verify_archive(archive, entry, params["allow_special"])  # before anything is stopped

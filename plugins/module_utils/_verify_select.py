@@ -26,6 +26,7 @@ CHECKS = ("sha256", "tree_digest", "safety", "test_restore", "probe")
 _AFTER_FAILED_READ = {
     "safety": {"safety": "failed"},
     "read": {"tree_digest": "failed"},
+    "decrypt": {"tree_digest": "failed"},
     "sha256": {"safety": "passed", "sha256": "failed"},
     "tree_digest": {"safety": "passed", "sha256": "passed", "tree_digest": "failed"},
 }

@@ -116,8 +116,17 @@ backups:
     compression:
       description: Compression of the archive.
       type: str
+    encrypted:
+      description: Whether the archive is encrypted (age), as its sidecar says.
+      type: bool
+    recipients:
+      description: The public keys it is encrypted to.
+      type: list
+      elements: str
     metadata:
-      description: The whole sidecar, when it is readable.
+      description:
+        - The whole sidecar, when it is readable. Driver option values that may hold credentials
+          (a C(password=) in a CIFS C(o)) are masked.
       type: dict
 latest:
   description: The latest complete backup of each volume, keyed by volume name (items of RV(backups)).

@@ -21,10 +21,14 @@ description:
   - With O(test_restore=true), each archive that passed is then restored into a new scratch
     volume through the restore's staged path. The scratch volume is named
     C(persist-verify-<volume>-<random hex>) and has the driver and driver options recorded in the
-    backup. The tree digest of the restored copy must equal the archive's. An optional
+    backup when they give it storage of its own (the local driver, plain or tmpfs), else it is a
+    plain local volume (a sidecar is untrusted and never decides to mount existing storage). The tree digest of the restored copy must equal the archive's. An optional
     O(probe) then runs a command in a container on the restored copy, for example to start
     PostgreSQL on it and run a query. The scratch volume is removed afterwards, also when a
     check fails.
+  - An encrypted archive (M(persist.docker.volume_backup) with C(encrypt_recipients)) is read in full only
+    with its identity (O(decrypt_identity_file) or O(decrypt_identity)). Without one, only its size and
+    sha256 are checked; the other checks are skipped, and the verdict says why.
   - The task fails when any archive fails. Its message names each failed archive and the
     reason, and the verdicts are returned with the failure, so alerts fire and the details are
     still there.
@@ -34,6 +38,7 @@ extends_documentation_fragment:
   - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
+  - persist.docker.docker.decryption
 attributes:
   check_mode:
     support: full
@@ -350,6 +355,7 @@ reaped_helpers:
   elements: str
 """
 
+from ansible_collections.persist.docker.plugins.module_utils._encryption import decryption_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 from ansible_collections.persist.docker.plugins.module_utils._verify_ops import verify
 
@@ -374,9 +380,11 @@ def main():
                     timeout=dict(type="int", default=300),
                 ),
             ),
+            **decryption_argument_spec()
         ),
         uses_helpers=True,
         supports_check_mode=True,
+        mutually_exclusive=[("decrypt_identity", "decrypt_identity_file")],
     )
     # The engine is needed only to test-restore: reading archives works on a host without one.
     needs_engine = module.params["test_restore"] and not module.check_mode

@@ -95,6 +95,25 @@ options:
         (with the same O(exclude)).
     type: bool
     default: true
+  encrypt_recipients:
+    description:
+      - Encrypt the archive as it is written, to these public keys, so that no plaintext ever
+        reaches the disk. Each is an age public key (C(age1...), from C(age-keygen)) or an SSH public
+        key (C(ssh-ed25519 ...) or C(ssh-rsa ...)); any one of the matching private keys opens the
+        archive.
+      - The archive is a standard age file named C(NAME.tar.zst.age). By hand,
+        C(age -d -i KEY NAME.tar.zst.age | zstd -d | tar -x ...) restores it. M(persist.docker.volume_restore)
+        and M(persist.docker.backup_verify) read it with O(persist.docker.volume_restore#module:decrypt_identity_file).
+      - The sidecar stays plaintext. It records the format and the recipients' public keys, and the
+        size and sha256 of the encrypted file; the tree digest and counts are of the plaintext tree
+        (hashes and numbers, nothing of the content).
+      - Needs the Python library pyrage (the bindings of rage, an implementation of age) on the managed
+        node (C(pip install pyrage)). A key that cannot be parsed fails the task before anything is read.
+      - With O(if_changed=true), a volume is backed up again when its latest backup was encrypted to
+        other recipients (after a key rotation).
+    type: list
+    elements: str
+    default: []
   exclude:
     description:
       - GNU tar C(--exclude) patterns, matched against member names such as C(./cache/tmp);
@@ -157,6 +176,14 @@ EXAMPLES = r"""
       - ./cache
       - "*.tmp"
 
+- name: Encrypt the backup to the team's age key and a break-glass SSH key
+  persist.docker.volume_backup:
+    volume: pgdata
+    dest: /srv/backups/pgdata
+    encrypt_recipients:
+      - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBreakGlassKeyOfTheOnCallTeamForExampleOnly oncall
+
 - name: Always write a new archive, named by the hour
   persist.docker.volume_backup:
     volume: uploads
@@ -216,6 +243,13 @@ archive:
       description: Time spent streaming and writing.
       type: float
       sample: 3.2
+    encrypted:
+      description: Whether the archive is encrypted (age).
+      type: bool
+    recipients:
+      description: The public keys it is encrypted to (empty when not encrypted).
+      type: list
+      elements: str
 skipped_reason:
   description: Why no archive was written (the volume is unchanged since the latest backup).
   returned: always
@@ -303,6 +337,7 @@ def main():
             threads=dict(type="int", default=0),
             if_changed=dict(type="bool", default=True),
             exclude=dict(type="list", elements="str", default=[]),
+            encrypt_recipients=dict(type="list", elements="str", default=[]),
         ),
         uses_helpers=True,
         guards_consistency=True,

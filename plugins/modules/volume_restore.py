@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - persist.docker.docker
   - persist.docker.docker.helper
   - persist.docker.docker.consistency
+  - persist.docker.docker.decryption
 attributes:
   check_mode:
     support: full
@@ -176,6 +177,12 @@ EXAMPLES = r"""
     volume: pgdata
     src: /srv/backups/pgdata
     containers: stop
+
+- name: Restore an encrypted backup with the key kept in a vault
+  persist.docker.volume_restore:
+    volume: pgdata
+    src: /srv/backups/pgdata
+    decrypt_identity: "{{ vault_backup_age_key }}"
 
 - name: Restore a backup of a bind-mounted volume onto a new host, into a directory chosen here
   persist.docker.volume_restore:
@@ -320,6 +327,7 @@ reaped_helpers:
   elements: str
 """
 
+from ansible_collections.persist.docker.plugins.module_utils._encryption import decryption_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._restore_ops import restore
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 
@@ -337,10 +345,12 @@ def main():
             volume_driver_opts=dict(type="dict"),
             volume_labels=dict(type="dict"),
             allow_special=dict(type="bool", default=False),
+            **decryption_argument_spec()
         ),
         uses_helpers=True,
         guards_consistency=True,
         supports_check_mode=True,
+        mutually_exclusive=[("decrypt_identity", "decrypt_identity_file")],
     )
 
     run(module, lambda engine: restore(engine, module.params, module.check_mode))

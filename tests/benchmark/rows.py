@@ -198,6 +198,21 @@ def ours_backup(context):
     return Outcome(measured, archive_bytes=result["archive"]["size"])
 
 
+_AGE_RECIPIENT = []
+
+
+def ours_encrypted_backup(context):
+    """The same backup, encrypted (age) as it is written: what encryption at rest costs."""
+    if not _AGE_RECIPIENT:
+        from pyrage import x25519
+
+        _AGE_RECIPIENT.append(str(x25519.Identity.generate().to_public()))
+    dest = context.directory("ours-backup-age")
+    args = dict(volume=context.source, dest=dest, if_changed=False, encrypt_recipients=_AGE_RECIPIENT)
+    measured, result = _module(context, "volume_backup", args, True)
+    return Outcome(measured, archive_bytes=result["archive"]["size"])
+
+
 def ours_rebackup(context):
     if context.ours_dest is None:
         ours_backup(context)
@@ -265,6 +280,8 @@ ROWS = [
         "tar -cf - -C MOUNTPOINT . | zstd -T0 -3 >FILE (host)"),
     Row("ours-backup", "ours", "backup", ours_backup,
         "volume_backup if_changed=false, into an empty dest"),
+    Row("ours-backup-age", "ours", "encrypted-backup", ours_encrypted_backup,
+        "volume_backup if_changed=false with encrypt_recipients (one age key), into an empty dest"),
     Row("ours-rebackup", "ours", "rebackup", ours_rebackup,
         "volume_backup if_changed=true on the same dest, volume unchanged (must write nothing)"),
     Row("recipe-restore", "recipe", "restore", recipe_restore,
