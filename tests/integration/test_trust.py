@@ -224,12 +224,19 @@ def _many_entries_tree(root_path, tag, count=400):
         write_file(os.path.join(str(root_path), "%s-%03d" % (tag, number)), b"%s %d" % (tag.encode(), number))
 
 
-def test_a_journal_changed_after_a_crash_is_not_followed(run_module, engine, backup_dir):
-    source = engine.create_volume("crash-source")
+def _old_target_and_new_archive(run_module, engine, backup_dir, suffix):
+    """(target volume with an old tree of many root entries, archive of a new one, source):
+    many entries make a swap slow enough to be caught half way."""
+    source = engine.create_volume(suffix + "-source")
     _many_entries_tree(engine.mountpoint(source), "new")
     archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
-    target = engine.create_volume("crash-target")
+    target = engine.create_volume(suffix + "-target")
     _many_entries_tree(engine.mountpoint(target), "old")
+    return target, archive, source
+
+
+def test_a_journal_changed_after_a_crash_is_not_followed(run_module, engine, backup_dir):
+    target, archive, source = _old_target_and_new_archive(run_module, engine, backup_dir, "crash")
     root_path = engine.mountpoint(target)
 
     with adhoc_process.DirectoryWatch(root_path) as watch:
@@ -257,11 +264,7 @@ def test_a_journal_changed_after_a_crash_is_not_followed(run_module, engine, bac
 
 
 def test_a_swap_that_stops_part_way_keeps_its_containers_stopped_until_a_run_finishes_it(run_module, engine, backup_dir):
-    source = engine.create_volume("halfway-source")
-    _many_entries_tree(engine.mountpoint(source), "new")
-    archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
-    target = engine.create_volume("halfway-target")
-    _many_entries_tree(engine.mountpoint(target), "old")
+    target, archive, source = _old_target_and_new_archive(run_module, engine, backup_dir, "halfway")
     app = engine.container("app", target, state="running", labels={"persist.docker.containers": "stop"})
 
     with adhoc_process.DirectoryWatch(engine.mountpoint(target)) as watch:
