@@ -208,8 +208,8 @@ def pax_records(data):
     """The records of an extended header as a {keyword (text): value (bytes)} dict, in
     their order. Refuses (_Bad) anything but a sequence of well-formed records filling the
     data exactly: ``<length> <keyword>=<value>\\n`` with a decimal length (no sign, no
-    leading zero) that counts the whole record, one space, a keyword without NUL, and no
-    keyword twice (GNU tar would apply each in turn)."""
+    leading zero) that counts the whole record, one space, a keyword without NUL that does
+    not start with a blank, and no keyword twice (GNU tar would apply each in turn)."""
     records = {}
     position = 0
     end = len(data)
@@ -225,6 +225,8 @@ def pax_records(data):
         keyword = data[space + 1:equals]
         if not keyword or b"\0" in keyword:
             raise _Bad("its record at byte %d has an empty keyword or one with a NUL byte" % position)
+        if keyword[0] in b" \t":
+            raise _Bad("its record at byte %d has more than one blank after its length (GNU tar skips them all)" % position)
         keyword = keyword.decode("utf-8", "surrogateescape")
         if keyword in records:
             raise _Bad("it holds keyword %s twice (GNU tar would apply both in turn)" % keyword)
@@ -485,6 +487,8 @@ class TarParser:
             raise _Bad("its name is empty")
         member.path = path
         member.linkname = pax.get("linkpath", long_link if long_link is not None else _text(block[157:257]))
+        if kind == "hardlink" and not member.linkname:
+            raise _Bad("it is a hard link without a target (GNU tar would link it to '.')")
         member.mode = _number(block[100:108], "mode", 0o7777)
         # GNU tar reads every header field even where a pax record overrides it.
         member.uid = _number(block[108:116], "uid", _ID_MAX)
@@ -557,14 +561,33 @@ class TarParser:
         self._set_sparse_map(member, numbers)
 
     def _set_sparse_map(self, member, numbers):
+        """Take a sparse map (offset, length, ...) as the member's, if GNU tar reads it as this
+        parser does. GNU tar reads each segment's data from a fresh block, truncates the file
+        at an empty segment and sizes it by the last segment: so a map is accepted only as GNU
+        tar writes one, with segments in order, each a whole number of blocks but the last
+        that holds data, none empty but the last, and the last ending at the real size."""
+        count = len(numbers) // 2
+        last_data = max((index for index in range(count) if numbers[2 * index + 1]), default=-1)
         end = 0
         data = 0
-        for index in range(0, len(numbers), 2):
-            offset, length = numbers[index], numbers[index + 1]
-            if offset < end or offset + length > member.size:
-                raise _Bad("its sparse map has overlapping, unordered or out-of-range segments")
+        for index in range(count):
+            offset, length = numbers[2 * index], numbers[2 * index + 1]
+            if offset < end:
+                raise _Bad("its sparse map has overlapping or unordered segments")
+            if not length and index != count - 1:
+                raise _Bad("its sparse map has an empty segment before its last (GNU tar truncates the file there)")
+            if length % BLOCK and index != last_data:
+                raise _Bad(
+                    "its sparse map has a segment of %d bytes, not whole blocks, before its last (GNU tar "
+                    "reads each segment's data from a fresh block)" % length
+                )
             end = offset + length
             data += length
+        if not count or end != member.size:
+            raise _Bad(
+                "its sparse map ends at byte %d, not at its size %d (GNU tar would extract a file of "
+                "another size)" % (end, member.size)
+            )
         if data != self._stored_left:
             raise _Bad(
                 "its sparse map holds %d bytes of data, but the member stores %d" % (data, self._stored_left)
