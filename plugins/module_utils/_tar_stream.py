@@ -562,10 +562,10 @@ class TarParser:
 
     def _set_sparse_map(self, member, numbers):
         """Take a sparse map (offset, length, ...) as the member's, if GNU tar reads it as this
-        parser does. GNU tar reads each segment's data from a fresh block, truncates the file
-        at an empty segment and sizes it by the last segment: so a map is accepted only as GNU
-        tar writes one, with segments in order, each a whole number of blocks but the last
-        that holds data, none empty but the last, and the last ending at the real size."""
+        parser does. GNU tar reads each segment's data from a fresh block and sizes the file
+        by the last segment: so a map is accepted only as GNU tar writes one, with segments in
+        order, each a whole number of blocks but the last that holds data, none empty but the
+        last, and the last ending at the real size."""
         count = len(numbers) // 2
         last_data = max((index for index in range(count) if numbers[2 * index + 1]), default=-1)
         end = 0
@@ -575,7 +575,7 @@ class TarParser:
             if offset < end:
                 raise _Bad("its sparse map has overlapping or unordered segments")
             if not length and index != count - 1:
-                raise _Bad("its sparse map has an empty segment before its last (GNU tar truncates the file there)")
+                raise _Bad("its sparse map has an empty segment before its last (GNU tar writes one only last)")
             if length % BLOCK and index != last_data:
                 raise _Bad(
                     "its sparse map has a segment of %d bytes, not whole blocks, before its last (GNU tar "
