@@ -265,6 +265,7 @@ class TarParser:
         self._stored_left = 0  # bytes of member data still to come
         self._padding_left = 0
         self._sparse = None  # while a sparse map is read: [count or None, numbers, partial line]
+        self._segments = None  # the sparse map's numbers (offset, length, ...) while its data comes
         self._segment = 0  # index of the sparse segment being filled
         self._segment_left = 0  # its bytes still to come
         self._logical = 0  # logical offset of the next data byte (non-sparse members)
@@ -449,6 +450,8 @@ class TarParser:
         if prefix:
             name = prefix + b"/" + name
         long_name, long_link = self._long_name, self._long_link
+        # GNU tar writes a sparse member's name in GNU.sparse.name, and the made-up name of its
+        # header in path when that is not ASCII; GNU.sparse.name wins in either order.
         path = pax.get("GNU.sparse.name", pax.get("path", long_name if long_name is not None else name))
         shown = _shown(path)
         if self._problem is not None:
@@ -472,8 +475,6 @@ class TarParser:
             raise _Bad("it has both a long-name header and a name in its extended header")
         if long_link is not None and "linkpath" in pax:
             raise _Bad("it has both a long-link header and a link target in its extended header")
-        if "path" in pax and "GNU.sparse.name" in pax:
-            raise _Bad("its extended header names it twice (path and GNU.sparse.name)")
         for keyword, value in pax.items():
             _check_record(keyword, value)
         member = Member()
@@ -593,6 +594,7 @@ class TarParser:
                 "its sparse map holds %d bytes of data, but the member stores %d" % (data, self._stored_left)
             )
         member.sparse_map = SparseMap(numbers)
+        self._segments = numbers
         self._segment = -1
         self._segment_left = 0
 
@@ -645,7 +647,7 @@ class TarParser:
             self.handler.member_data(member, self._logical, view[position:position + step])
             self._logical += step
         else:
-            numbers = member.sparse_map._numbers  # pylint: disable=protected-access
+            numbers = self._segments
             done = 0
             while done < step:
                 while not self._segment_left:

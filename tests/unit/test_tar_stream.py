@@ -444,6 +444,16 @@ def test_keywords_gnu_tar_acts_on_and_the_parser_does_not_read_are_refused(keywo
     _refused(_with_extended(_file("./x"), [(keyword, b"1")]), keyword, "GNU tar acts on")
 
 
+def test_a_sparse_file_with_a_name_that_is_not_ascii_is_read(tmp_path):
+    # GNU tar writes both GNU.sparse.name and a path record (its header's made-up name).
+    name = b"caf\xc3\xa9 \xff"
+    with open(os.path.join(bytes(tmp_path), name), "wb") as sparse:
+        sparse.truncate(1024 * 1024)
+        sparse.write(b"head")
+    member = feed(Recorder(), gnu_tar(tmp_path)).members[1]
+    assert "path" in member.pax and member.path == b"./" + name and member.sparse_map is not None
+
+
 def test_sparse_files_of_gnu_format_0_1_are_read(sparse_tree):
     data = subprocess.run(
         ["tar", "--format=posix", "--sparse", "--sparse-version=0.1", "-C", str(sparse_tree), "-cf", "-", "."],
