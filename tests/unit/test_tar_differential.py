@@ -16,12 +16,13 @@ tar could extract entries the checks never saw. So, for a corpus of archives:
 
 The corpus: real GNU tar output of a small tree made for the test (long names and link
 targets, non-UTF-8 names, binary and empty xattr values, POSIX ACLs, sparse files in both
-formats, hard links, symlinks, a FIFO, device nodes, setuid/setgid/sticky bits, nanosecond,
-pre-1970 and far-future mtimes, an owner too large for an octal field) in the posix, gnu
-and ustar formats, and of a file whose xattr names hold '=' and '%'; Python tarfile output
-in the PAX, GNU and USTAR formats, and of a device number too large for octal; then
-``CASES`` mutations of those (tar_mutator.mutate, one to three structure-aware mutations
-each, drawn with a seed of its own per case). Every seed must be accepted by both.
+formats, one with a name that is not ASCII, hard links, symlinks, a FIFO, device nodes,
+setuid/setgid/sticky bits, nanosecond, pre-1970 and far-future mtimes, an owner too large
+for an octal field) in the posix, gnu and ustar formats, and of a file whose xattr names
+hold '=' and '%'; Python tarfile output in the PAX, GNU and USTAR formats, and of a
+device number too large for octal; then ``CASES`` mutations of those (tar_mutator.mutate,
+one to three structure-aware mutations each, drawn with a seed of its own per case).
+Every seed must be accepted by both.
 
 The oracle is GNU tar's listing (``tar -tvv --xattrs --acls --full-time --numeric-owner
 --quoting-style=c``, C locale, TZ=UTC0): it never writes to disk, costs about a millisecond
@@ -98,7 +99,8 @@ def make_tree(root):
     open(join(root, b"dir", b"empty"), "wb").close()
     for name, size, islands in ((b"sparse", 1 << 20, [(256 << 10, b"island")]),
                                 (b"sparse-end", 1 << 20, [((1 << 20) - 3, b"end")]),
-                                (b"holes-only", 512 << 10, [])):
+                                (b"holes-only", 512 << 10, []),
+                                (b"sparse-caf\xc3\xa9-\xff", 1 << 20, [(0, b"head")])):
         with open(join(root, name), "wb") as handle:
             handle.truncate(size)
             for offset, data in islands:
@@ -214,7 +216,7 @@ def build_seeds(make_directory):
         "tarfile gnu device beyond octal": _tarfile_archive([(big_device, None)], tarfile.GNU_FORMAT),
         "gnu-tar posix": _gnu_seed(root, *GNU_TAR_CREATE[1:]),
         "gnu-tar posix sparse 0.1": _gnu_seed(root, "--format=posix", "--sparse", "--sparse-version=0.1",
-                                              paths=[b"./sparse", b"./sparse-end", b"./holes-only"]),
+                                              paths=[b"./sparse", b"./sparse-end", b"./holes-only", b"./sparse-caf\xc3\xa9-\xff"]),
         "gnu-tar gnu": _gnu_seed(root, "--format=gnu", "--numeric-owner", paths=small + [b"./long-link"]),
         "gnu-tar ustar": _gnu_seed(root, "--format=ustar", "--numeric-owner", paths=[b"./link", b"./fifo", b"./setuid"]),
         "tarfile pax": _tarfile_seed(tarfile.PAX_FORMAT),
