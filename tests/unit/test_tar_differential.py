@@ -34,10 +34,12 @@ a parser bug cannot make it write outside that directory or create a device. Ext
 the original mutated archives instead would need a sandbox for hostile input and would
 check nothing the restore relies on.
 
-Numbers of record (3000 cases, seed "persist-tar-1", on the development machine): see
-the summary the test prints; a failing case is printed with its mutations and the
-archive as base64 of zlib, ready to be pasted into a regression test
-(``zlib.decompress(base64.b64decode(text))`` gives the archive back).
+Numbers of record (3000 cases, seed "persist-tar-1", 17 s on the development machine; the
+test prints them with the refusals by reason): 1016 accepted by both, 1335 refused by the
+parser only, 649 by both, 0 by GNU tar only; (b) checked on 738 (listing and extraction),
+skipped on 58 the safety rules refuse and on 220 that trigger a known writer defect. A
+failing case is printed with its mutations and the archive as base64 of zlib, ready to be
+pasted into a regression test (``zlib.decompress(base64.b64decode(text))`` gives it back).
 """
 
 import base64
@@ -614,7 +616,8 @@ def _category(refusal):
 
 def test_parser_and_gnu_tar_read_every_archive_both_accept_the_same_way(seeds, capsys):
     started = time.monotonic()
-    counts = collections.Counter()
+    counts = collections.Counter(dict.fromkeys(
+        ["accepted by both", "refused by both", "refused by the parser only", "refused by GNU tar only"], 0))
     refusals = collections.Counter()
     tar_only = collections.Counter()
     failures = []
