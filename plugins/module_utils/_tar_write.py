@@ -60,6 +60,20 @@ def _octal(value, width):
     return b"%0*o" % (width - 1, value) + b"\0"
 
 
+def _number(value, width):
+    """``value`` for a field no extended-header record can carry (device numbers): octal
+    where it fits, else base-256 (a first byte 0x80, then big-endian), as GNU tar writes."""
+    if 0 <= value < 8 ** (width - 1):
+        return _octal(value, width)
+    return b"\x80" + value.to_bytes(width - 1, "big")
+
+
+def xattr_keyword(name):
+    """The extended-header keyword of xattr ``name``: GNU tar writes '%' as %25 and '=' as
+    %3D in it (a record's keyword ends at the first '=')."""
+    return "SCHILY.xattr." + name.replace("%", "%25").replace("=", "%3D")
+
+
 def _field(text, width):
     return text[:width].ljust(width, b"\0")
 
@@ -78,8 +92,8 @@ def ustar_header(name, typeflag, size, mode=0o644, uid=0, gid=0, mtime=0, linkna
     header[156:157] = typeflag
     header[157:257] = _field(linkname, 100)
     header[257:265] = b"ustar\x0000"
-    header[329:337] = _octal(devmajor, 8)
-    header[337:345] = _octal(devminor, 8)
+    header[329:337] = _number(devmajor, 8)
+    header[337:345] = _number(devminor, 8)
     header[148:156] = b"%06o\0 " % sum(header)
     return bytes(header)
 
@@ -159,7 +173,7 @@ class CanonicalWriter:
             if key.startswith("SCHILY.acl."):
                 records.append(pax_record(key, member.xattrs[key]))
             else:
-                records.append(pax_record("SCHILY.xattr." + key, member.xattrs[key]))
+                records.append(pax_record(xattr_keyword(key), member.xattrs[key]))
         extended = b"".join(records)
         self._emit(ustar_header(b"./PaxHeaders/" + path.rsplit(b"/", 1)[-1][:80], b"x", len(extended)))
         self._emit(extended + _padding(len(extended)))

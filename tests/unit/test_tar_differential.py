@@ -213,7 +213,7 @@ def build_seeds(make_directory):
     big_device = tarfile.TarInfo("./big-device")
     big_device.type, big_device.devmajor, big_device.devminor = tarfile.CHRTYPE, 3000000, 1
     return {
-        # These two hold what triggers a known writer defect (see WRITER_DEFECTS).
+        # These two held what triggered two defects of the writer this test found (fixed).
         "gnu-tar posix encoded xattr names": _gnu_seed(encoded, *GNU_TAR_CREATE[1:]),
         "tarfile gnu device beyond octal": _tarfile_archive([(big_device, None)], tarfile.GNU_FORMAT),
         "gnu-tar posix": _gnu_seed(root, *GNU_TAR_CREATE[1:]),
@@ -300,7 +300,7 @@ def rewrite(data):
         _feed(forward, data)
     except UnsafeMember:
         return None
-    return b"".join(bytes(chunk) for chunk in forward.writer.drain())
+    return forward.writer.drain()
 
 
 # -- GNU tar's reading -------------------------------------------------------------------
@@ -468,23 +468,6 @@ def compare_listing(out, expected):
     return differences
 
 
-# Defects of _tar_write.py this test found, each shown by a failing test below. Until they
-# are fixed, (b) is not checked for archives that hold what triggers one (they are counted).
-WRITER_DEFECTS = {
-    "xattr name with '=' or '%' (written without GNU tar's %3D/%25 encoding)": lambda member: any(
-        "=" in name or "%" in name for name in member.xattrs if not name.startswith("SCHILY.acl.")),
-    "device number above 2097151 (written as 0)": lambda member: member.kind in ("chardev", "blockdev")
-    and max(member.devmajor, member.devminor) > 0o7777777,
-}
-
-
-def known_writer_defect(reading):
-    for name, triggered in WRITER_DEFECTS.items():
-        if any(triggered(member) for member in reading.members):
-            return name
-    return None
-
-
 def check_same_reading(data, reading, rewritten):
     """Differences for properties (a) and (b) (see the module doc) of one archive the
     parser accepted; ``rewritten`` is its re-serialization (None: not checked)."""
@@ -597,8 +580,6 @@ def test_every_seed_archive_is_read_the_same_by_both_and_survives_the_writer(see
         assert reading.refusal is None, (name, reading.refusal)
         rewritten = rewrite(data)
         assert rewritten is not None, name
-        if known_writer_defect(reading):
-            rewritten = None
         rc, err, differences = check_same_reading(data, reading, rewritten)
         assert rc == 0, (name, err)
         if rewritten is not None and extractable(reading):
@@ -632,11 +613,7 @@ def test_parser_and_gnu_tar_read_every_archive_both_accept_the_same_way(seeds, c
             refusals[_category(reading.refusal)] += 1
             continue
         rewritten = rewrite(data)
-        defect = known_writer_defect(reading) if rewritten is not None else None
-        if defect:
-            counts["(b) not checked: known writer defect, %s" % defect] += 1
-            rewritten = None
-        elif rewritten is None:
+        if rewritten is None:
             counts["(b) not checked: the safety rules refuse a member"] += 1
         rc, err, differences = check_same_reading(data, reading, rewritten)
         counts["accepted by both" if rc == 0 else "refused by GNU tar only"] += 1
@@ -673,22 +650,17 @@ def _writer_reading_differences(data):
     return check_same_reading(data, reading, rewritten)[2]
 
 
-def test_writer_defect_xattr_names_with_equals_or_percent_reach_gnu_tar_renamed(tmp_path):
-    """WRITER DEFECT (fails until _tar_write.py encodes xattr keywords as GNU tar does, '%'
-    as %25 and '=' as %3D): the writer puts the parser's decoded name ``user.b=c%`` in the
-    record as is, so GNU tar reads an xattr ``user.b`` holding ``c%=value`` instead: a name
-    and a value the checks never saw."""
+def test_the_writer_encodes_xattr_names_with_equals_or_percent_as_gnu_tar_reads_them(tmp_path):
+    """Found by the differential: written as decoded, ``user.b=c%`` reached GNU tar as an
+    xattr ``user.b`` holding ``c%=value``, a name and a value the checks never saw."""
     (tmp_path / "f").write_bytes(b"x")
     os.setxattr(tmp_path / "f", "user.b=c%", b"value")
     assert _writer_reading_differences(gnu_tar(tmp_path)) == []
 
 
-def test_writer_defect_device_numbers_beyond_octal_reach_gnu_tar_as_zero():
-    """WRITER DEFECT (fails until _tar_write.py writes device numbers octal cannot hold in
-    base-256, as GNU tar's gnu format and tarfile's GNU_FORMAT do, or refuses them): the
-    parser reads major 3000000 from a GNU-format archive (as GNU tar does), the writer writes
-    0 in its place, and GNU tar would make device 0,1, not the 3000000,1 that was checked
-    (Linux cannot hold that one: mknod would fail)."""
+def test_the_writer_writes_device_numbers_beyond_octal_in_base_256():
+    """Found by the differential: written as 0, a checked device 3000000,1 reached GNU tar as
+    0,1 (Linux cannot hold 3000000: mknod fails and the read-back refuses the restore)."""
     info = tarfile.TarInfo("./dev")
     info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 3000000, 1
     assert _writer_reading_differences(_tarfile_archive([(info, None)], tarfile.GNU_FORMAT)) == []
