@@ -107,6 +107,20 @@ options:
     type: str
     choices: [missing, always, never]
     default: missing
+  helper_transport:
+    description:
+      - How a volume's data travels between the helper container and this module.
+      - V(auto) uses a FIFO when this module provably runs on the engine's own host. It makes a
+        fresh private (0700) directory with a random token, and a helper that bind-mounts that
+        directory must read the token back. The directory is bound only into this task's helpers,
+        holds FIFOs and never data at rest, and is removed when the task ends (or by the next task,
+        after a kill). Otherwise (a remote or rootless engine, this module in a container with the
+        engine's socket) the data goes through the Docker API stream.
+      - V(api) always uses the Docker API stream.
+      - Results (and a backup's sidecar) say which ran (RV(transport)).
+    type: str
+    choices: [auto, api]
+    default: auto
 notes:
   - Helper containers run with no network, the log driver C(none), a read-only root file system,
     the volume mounted read-only, and the label C(persist.docker.helper). They are removed when

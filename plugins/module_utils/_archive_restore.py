@@ -35,7 +35,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError
 from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import SUPPORTED_VERSIONS, DigestTooCostly, NotCanonicalOrder
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import SUPPORTED_VERSIONS, DigestTooCostly, NotCanonicalOrder, TreeDigest
 
 UNTOUCHED = " The target volume was not touched."
 # What reading an archive (or a tar stream) raises that is the archive's fault.
@@ -110,13 +110,13 @@ def verify_archive(archive, entry, allow_special, engine=None, target=None, cons
     ``check`` detail names the check that failed: ``safety`` (with ``member`` and ``rule``),
     ``read`` (the archive cannot be decompressed or parsed to its end), ``sha256`` (size or
     sha256 differ from the sidecar's) or ``tree_digest``; ``consequence`` ends its message."""
-    metadata, path = entry["metadata"], entry["path"]
+    path = entry["path"]
     version = digest_version(entry)
     records = RecordStream(archive.stream(), SafetyChecker(allow_special), version=version)
     differences = TreeDifferences()
     try:
         if target is not None:
-            live = engine.helpers.stream_output(tar_create_command(), {target: VOLUME_MOUNT}, "reading volume %s" % target)
+            live = engine.helpers.stream_output(tar_create_command(), {target: VOLUME_MOUNT}, "reading volume %s" % target, bulk=True)
             with closing(live):
                 compare(records, RecordStream(live, version=version), differences)
         else:
@@ -124,6 +124,14 @@ def verify_archive(archive, entry, allow_special, engine=None, target=None, cons
                 pass
     except _READ_FAILURES as exc:
         raise _refusal(path, exc, consequence)
+    _check_against_sidecar(archive, records.digest, entry, consequence)
+    return differences
+
+
+def _check_against_sidecar(archive, digest, entry, consequence):
+    """Raise RestoreError (check sha256 or tree_digest) unless the archive just read in full
+    and its tree ``digest`` are what the sidecar of listing ``entry`` records."""
+    path, metadata = entry["path"], entry["metadata"]
     recorded = metadata["archive"]
     if archive.sha256 != recorded.get("sha256") or archive.size != recorded.get("size"):
         raise RestoreError(
@@ -131,30 +139,34 @@ def verify_archive(archive, entry, allow_special, engine=None, target=None, cons
             "is corrupt or was changed.%s" % (path, archive.sha256, archive.size, recorded.get("sha256"), recorded.get("size"), consequence),
             archive=path, check="sha256",
         )
-    if records.digest.hexdigest() != metadata["tree"]["digest"]:
+    if digest.hexdigest() != metadata["tree"]["digest"]:
         raise RestoreError(
             "The archive %s passes its checksum but its tree digest differs from the sidecar's: the sidecar does not "
             "describe this archive.%s" % (path, consequence),
             archive=path, check="tree_digest",
         )
-    return differences
 
 
-def extract_and_swap(engine, archive, entry, target, mode, commit, allow_special):
-    """Extract the verified ``archive`` into a staging tree of volume ``target``, read it back,
-    and swap it in (``mode`` replace or merge); see the module doc. ``commit`` is the
-    Consistency guard (or _swap.NO_GUARD). Any failure before the swap leaves the target's
-    entries as they were."""
+def extract_and_swap(engine, archive, entry, target, mode, commit, allow_special, verified=True):
+    """Extract ``archive`` into a staging tree of volume ``target``, read it back, and swap it
+    in (``mode`` replace or merge); see the module doc. ``commit`` is the Consistency guard
+    (or _swap.NO_GUARD). Without ``verified`` this is the archive's first read: it is
+    verified as it is extracted (the safety rules before each member reaches tar, sha256 and
+    tree digest before the swap). Any failure before the swap leaves the target's entries as
+    they were."""
     path = entry["path"]
     version = digest_version(entry)
     ending = " The target volume was not changed."
+    approver = SafetyChecker(allow_special) if verified else TreeDigest(SafetyChecker(allow_special), version=version)
 
     def stage(token):
-        chunks = canonical_stream(archive.stream(), SafetyChecker(allow_special))
+        chunks = canonical_stream(archive.stream(), approver)
         what = "extracting %s into volume %s" % (path, target)
-        engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, chunks, what, special=allow_special)
+        engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, chunks, what, special=allow_special, bulk=True)
 
     def check_staged(token):
+        if not verified:
+            _check_against_sidecar(archive, approver, entry, ending)
         staged = read_staged(engine, target, token, version)
         if staged.hexdigest() != entry["metadata"]["tree"]["digest"]:
             first = _first_difference(engine, archive, target, token, version)
@@ -172,7 +184,7 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, allow_special
 
 def read_staged(engine, volume, token, version):
     """The TreeDigest of the staging tree ``token`` inside ``volume``."""
-    chunks = engine.helpers.stream_output(staged_tree_command(token), {volume: VOLUME_MOUNT}, "reading back the staged tree in volume %s" % volume)
+    chunks = engine.helpers.stream_output(staged_tree_command(token), {volume: VOLUME_MOUNT}, "reading back the staged tree in volume %s" % volume, bulk=True)
     with closing(chunks):
         records = RecordStream(chunks, version=version)
         for _record in records:
@@ -183,7 +195,7 @@ def read_staged(engine, volume, token, version):
 def _first_difference(engine, archive, volume, token, version):
     """The first entry in which the staging tree differs from the archive, in words."""
     differences = TreeDifferences(limit=1)
-    staged = engine.helpers.stream_output(staged_tree_command(token), {volume: VOLUME_MOUNT}, "reading back the staged tree in volume %s" % volume)
+    staged = engine.helpers.stream_output(staged_tree_command(token), {volume: VOLUME_MOUNT}, "reading back the staged tree in volume %s" % volume, bulk=True)
     with closing(staged):
         compare(RecordStream(archive.stream(), version=version), RecordStream(staged, version=version), differences)
     for kind, words in (("changed", "%s differs"), ("added", "%s is missing"), ("removed", "%s is extra")):

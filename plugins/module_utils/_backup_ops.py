@@ -134,6 +134,7 @@ def backup(engine, params, check_mode, now=None):
         result = _backup_quiet(engine, described, params, check_mode, now, guard)
         guard.result = result
     result.update(guard.report())
+    result["transport"] = engine.helpers.transport()
     return result
 
 
@@ -254,7 +255,7 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
         try:
             writer = compressing_writer(sink or hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
             changed_while_read = None
-            with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume)) as chunks:
+            with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume, bulk=True)) as chunks:
                 try:
                     for chunk in chunks:
                         parser.feed(chunk)
@@ -271,6 +272,7 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
             sink.close()  # ends the age stream
         metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
         metadata["consistency"] = guard.record()
+        metadata["transport"] = engine.helpers.transport()
         if changed_while_read:
             metadata["consistency"]["changed_while_read"] = changed_while_read
         guard.before_commit()

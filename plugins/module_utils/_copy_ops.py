@@ -86,7 +86,7 @@ _MIGRATE_GUARD = dict(
 def _read_volume(engine, volume):
     """The tar stream of ``volume`` from a read-only helper (a generator: close it when done;
     the helper's output is read ahead in a thread, see HelperRunner.stream_output)."""
-    return engine.helpers.stream_output(tar_create_command(), {volume: VOLUME_MOUNT}, "reading volume %s" % volume)
+    return engine.helpers.stream_output(tar_create_command(), {volume: VOLUME_MOUNT}, "reading volume %s" % volume, bulk=True)
 
 
 class _CheckedStream:
@@ -191,7 +191,7 @@ def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, com
 
     def stage(token):
         what = "copying volume %s into volume %s" % (source, dest)
-        dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special)
+        dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special, bulk=True)
 
     def check(token):
         staged = read_staged(dest_engine, dest, token, CURRENT_VERSION)
@@ -222,7 +222,7 @@ def _copy_and_swap(engine, source, dest, mode, allow_special, commit, observe=No
     def stage(token):
         chunks = engine.helpers.stream_output(
             copy_command(token), {source: SOURCE_MOUNT, dest: VOLUME_MOUNT},
-            "copying volume %s into volume %s" % (source, dest), writes=dest, special=allow_special)
+            "copying volume %s into volume %s" % (source, dest), writes=dest, special=allow_special, bulk=True)
         stream = _CheckedStream(chunks, allow_special, observe)
         streams.append(stream)
         try:
@@ -249,7 +249,7 @@ def _compare_staged(engine, source, dest_engine, dest, token):
     differences = TreeDifferences()
     with closing(_read_volume(engine, source)) as chunks:
         what = "reading the staged copy in volume %s" % dest
-        with closing(dest_engine.helpers.stream_output(staged_tree_command(token), {dest: VOLUME_MOUNT}, what)) as staged:
+        with closing(dest_engine.helpers.stream_output(staged_tree_command(token), {dest: VOLUME_MOUNT}, what, bulk=True)) as staged:
             compare(comparable_records(RecordStream(chunks)), comparable_records(RecordStream(staged)), differences)
     return differences
 
@@ -364,7 +364,7 @@ def _destination_engine(engine, params):
     if source_identity is not None and source_identity == _engine_identity(client):
         client.close()
         return engine, False
-    return VolumeEngine(client, HelperRunner(client, params["helper_image"], params["helper_pull"])), True
+    return VolumeEngine(client, HelperRunner(client, params["helper_image"], params["helper_pull"], params["helper_transport"])), True
 
 
 def _guards(engine, dest_engine, cross, params, check_mode):
@@ -426,14 +426,19 @@ def copy(engine, params, check_mode):
         )
     guards = _guards(engine, dest_engine, cross, params, check_mode)
     with ExitStack() as stack:
+        if cross:
+            stack.callback(dest_engine.helpers.close)
         for guard in guards:
             stack.enter_context(guard)
         result = _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guards)
         for guard in guards:
             guard.result = result
     result.update(_report(guards))
-    if cross and dest_engine.helpers.reaped:
-        result["dest_reaped_helpers"] = dest_engine.helpers.reaped
+    result["transport"] = engine.helpers.transport()
+    if cross:
+        result["dest_transport"] = dest_engine.helpers.transport()
+        if dest_engine.helpers.reaped:
+            result["dest_reaped_helpers"] = dest_engine.helpers.reaped
     return result
 
 

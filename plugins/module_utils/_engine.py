@@ -118,7 +118,7 @@ class VolumeEngine:
         digest = TreeDigest(version=version)
         parser = TarParser(digest)
         command = tar_create_command(excludes)
-        with closing(self.helpers.stream_output(command, {name: VOLUME_MOUNT}, "reading volume %s" % name)) as chunks:
+        with closing(self.helpers.stream_output(command, {name: VOLUME_MOUNT}, "reading volume %s" % name, bulk=True)) as chunks:
             for chunk in chunks:
                 parser.feed(chunk)
         parser.close()

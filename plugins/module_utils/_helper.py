@@ -16,9 +16,20 @@ from __future__ import annotations
 import calendar
 import os
 import socket
+import threading
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError
+from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
+    FAST_MOUNT,
+    FastPath,
+    input_from,
+    open_for_writing,
+    output_to,
+    read_fifo,
+    reap_directories,
+    write_all,
+)
 from ansible_collections.persist.docker.plugins.module_utils._frames import (
     STDERR,
     STDOUT,
@@ -55,6 +66,7 @@ def helper_argument_spec():
     return dict(
         helper_image=dict(type="str", default=DEFAULT_HELPER_IMAGE),
         helper_pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
+        helper_transport=dict(type="str", default="auto", choices=["auto", "api"]),
     )
 
 
@@ -96,12 +108,57 @@ class NameTaken(Exception):
 class HelperRunner:
     """Runs helper containers from one image on one engine."""
 
-    def __init__(self, client, image=DEFAULT_HELPER_IMAGE, pull="missing"):
+    def __init__(self, client, image=DEFAULT_HELPER_IMAGE, pull="missing", transport="auto"):
         self.client = client
         self.image = image
         self.pull = pull
+        self.transport_option = transport
         self._image_ready = False
+        self._fast = None  # not proved yet; then a FastPath, or False for the API stream
         self.reaped = []
+        # How the bulk data of this run's helpers travelled: "fifo" and/or "api".
+        self.transports = set()
+
+    def transport(self):
+        """How this run's bulk data travelled: "fifo", "api", "fifo+api", or None when no
+        bulk data moved."""
+        return "+".join(sorted(self.transports)) or None
+
+    def _fast_path(self):
+        """The proved FastPath, or None (API stream): see _fast_path."""
+        if self.transport_option == "api":
+            return None
+        if self._fast is None:
+            self._fast = self._prove_fast_path() or False
+        return self._fast or None
+
+    def _prove_fast_path(self):
+        reap_directories(owner_is_gone)
+        try:
+            fast = FastPath(owner_token().replace("/", "_"))
+        except OSError:
+            return None
+        try:
+            run = self._start(fast.proof_command(), {}, "checking whether this host is the engine's", writable=False, bind=(fast.directory, True))
+        except HelperError:  # the engine cannot bind it: another host, a rootless engine
+            fast.close()
+            return None
+        try:
+            output = b"".join(run.output())
+            run.finish()
+            if fast.proved_by(output):
+                return fast
+        except HelperError:
+            pass
+        finally:
+            run.remove()
+        fast.close()
+        return None
+
+    def close(self):
+        """Remove what this run kept on the host (the fast path's directory)."""
+        if self._fast:
+            self._fast.close()
 
     def prepare(self):
         """Remove abandoned helpers, then make sure the image is there (pulling per policy)."""
@@ -173,7 +230,7 @@ class HelperRunner:
             or default
         )
 
-    def stream_output(self, command, volumes, what, writes=None, special=False):
+    def stream_output(self, command, volumes, what, writes=None, special=False, bulk=False):
         """Run ``command`` with ``volumes`` ({name: path}) mounted read-only; yield its stdout.
 
         ``what`` says in error messages what the helper was doing. The container is removed
@@ -181,16 +238,32 @@ class HelperRunner:
         non-zero (with the tail of its stderr and its ``exit_code``) or the stream breaks off.
         With ``writes`` (one of the volumes), that volume is mounted read-write and the helper
         has the rights of run_with_input's (``special`` as there); the others stay read-only.
+        ``bulk`` output (a volume's tar stream) goes through a FIFO where the fast path is
+        proved (see _fast_path), else through the API stream.
         """
         read_only = [name for name in volumes if name != writes]
-        run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special)
+        fast = self._fast_path() if bulk else None
+        host_fifo = None
+        if fast:
+            host_fifo, container_fifo = fast.fifo()
+            command = output_to(command, container_fifo)
+        if bulk:
+            self.transports.add("fifo" if fast else "api")
+        run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special,
+                          bind=(fast.directory, False) if fast else None)
         try:
-            yield from run.output()
+            if fast:
+                run.drain_in_background()
+                yield from prefetch(read_fifo(host_fifo, run.running))
+            else:
+                yield from run.output()
             run.finish()
         finally:
             run.remove()
+            if host_fifo:
+                os.unlink(host_fifo)
 
-    def run_with_input(self, command, volumes, chunks, what, special=False):
+    def run_with_input(self, command, volumes, chunks, what, special=False, bulk=False):
         """Run ``command`` with ``volumes`` mounted read-write, write ``chunks`` to its stdin.
 
         Returns the command's stdout (it should print little: a few lines of report).
@@ -198,18 +271,33 @@ class HelperRunner:
         with ``special`` also create device nodes, keep setuid/setgid bits and set file
         capabilities (SPECIAL_CAPABILITIES). It has no network and a read-only root file
         system (with a small tmpfs on /tmp). Raises HelperError when the command exits non-zero.
+        ``bulk`` input goes through a FIFO where the fast path is proved, as for stream_output.
         """
-        run = self._start(command, volumes, what, writable=True, stdin=True, special=special)
+        fast = self._fast_path() if bulk else None
+        if bulk:
+            self.transports.add("fifo" if fast else "api")
+        if not fast:
+            run = self._start(command, volumes, what, writable=True, stdin=True, special=special)
+            try:
+                # Producing the input (reading, decompressing) overlaps with sending it.
+                for chunk in prefetch(chunks):
+                    run.send(chunk)
+                run.close_input()
+                output = b"".join(run.output())
+                run.finish()
+                return output
+            finally:
+                run.remove()
+        host_fifo, container_fifo = fast.fifo()
+        run = self._start(input_from(command, container_fifo), volumes, what, writable=True, special=special,
+                          bind=(fast.directory, False))
         try:
-            # Producing the input (reading, decompressing) overlaps with sending it.
-            for chunk in prefetch(chunks):
-                run.send(chunk)
-            run.close_input()
-            output = b"".join(run.output())
-            run.finish()
-            return output
+            run.drain_in_background()
+            run.send_through(host_fifo, prefetch(chunks))
+            return run.finish()
         finally:
             run.remove()
+            os.unlink(host_fifo)
 
     def start_holder(self, name, labels, what):
         """Start a container called ``name`` that lives while this process holds it.
@@ -252,9 +340,9 @@ class HelperRunner:
         except APIError as exc:
             raise HelperError("Cannot remove the record %s from the engine: %s" % (name, exc))
 
-    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=(), special=False):
+    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=(), special=False, bind=None):
         self.prepare()
-        container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only, special)
+        container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only, special, bind)
         run = _HelperRun(self.client, container_id, what)
         try:
             run.attach(stdin)
@@ -267,11 +355,13 @@ class HelperRunner:
             raise
         return run
 
-    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=(), special=False):
+    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=(), special=False, bind=None):
         mounts = [
             Mount(target=path, source=name, type="volume", read_only=not writable or name in read_only, no_copy=True)
             for name, path in sorted(volumes.items())
         ]
+        if bind is not None:  # only ever the fast path's private directory: (host path, read-only)
+            mounts.append(Mount(target=FAST_MOUNT, source=bind[0], type="bind", read_only=bind[1]))
         capabilities = READER_CAPABILITIES
         if writable:
             capabilities = WRITER_CAPABILITIES + (SPECIAL_CAPABILITIES if special else [])
@@ -317,6 +407,8 @@ class _HelperRun:
         self.what = what
         self.sock = None
         self.stderr_tail = b""
+        self._drainer = None
+        self._drained = []
 
     def attach(self, stdin):
         params = {"stdout": 1, "stderr": 1, "stream": 1}
@@ -336,6 +428,41 @@ class _HelperRun:
     def close_input(self):
         raw_socket(self.sock).shutdown(socket.SHUT_WR)
 
+    def running(self):
+        """Whether the container still runs (or is still starting)."""
+        try:
+            state = self.client.inspect_container(self.container_id)["State"]
+        except (APIError, NotFound):
+            return False
+        return bool(state.get("Running")) or state.get("Status") == "created"
+
+    def drain_in_background(self):
+        """Read the attach stream (stdout, stderr) in a thread, so that a helper whose bulk
+        data goes through a FIFO never blocks writing messages nobody reads."""
+        self._drained = []
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+
+    def _drain(self):
+        try:
+            for data in self._stdout():
+                self._drained.append(data)
+        except (TruncatedStream, OSError):
+            pass  # the exit status says what happened
+
+    def send_through(self, host_fifo, chunks):
+        """Write ``chunks`` into the FIFO the helper reads as its stdin, then close it."""
+        descriptor = open_for_writing(host_fifo, self.running)
+        if descriptor is None:
+            return  # ended before it read anything: finish() says why
+        try:
+            for chunk in chunks:
+                write_all(descriptor, chunk)
+        except BrokenPipeError as exc:
+            raise HelperError("The helper container stopped taking data while %s (%s)%s" % (self.what, exc, self._exit_detail()))
+        finally:
+            os.close(descriptor)
+
     def output(self):
         """Yield stdout data until the container closes its streams; keep a tail of stderr.
         A thread reads ahead (boundedly), so receiving overlaps with the caller's work."""
@@ -352,12 +479,16 @@ class _HelperRun:
                 self.stderr_tail = (self.stderr_tail + data)[-STDERR_TAIL_BYTES:]
 
     def finish(self):
-        """Wait for the exit; HelperError (with the stderr tail) unless it exited 0."""
-        close_socket(self.sock)
+        """Wait for the exit; HelperError (with the stderr tail) unless it exited 0. Returns
+        what a helper draining in the background printed on stdout."""
         try:
             status = self.client.wait(self.container_id)
         except APIError as exc:
             raise HelperError("Lost the helper container while %s: %s" % (self.what, exc))
+        finally:
+            if self._drainer is not None:
+                self._drainer.join(timeout=30)
+            close_socket(self.sock)
         exit_code = status.get("StatusCode") if isinstance(status, dict) else status
         if exit_code != 0:
             stderr = self.stderr_tail.decode("utf-8", "replace").strip()
@@ -365,6 +496,7 @@ class _HelperRun:
                 "The helper container failed (exit code %s) while %s: %s" % (exit_code, self.what, stderr or "no error output"),
                 helper_stderr=stderr, exit_code=exit_code,
             )
+        return b"".join(self._drained)
 
     def _exit_detail(self):
         try:

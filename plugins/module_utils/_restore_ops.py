@@ -129,17 +129,33 @@ def restore(engine, params, check_mode):
     )
     with open_archive(entry, identities) as archive:
         pending = current is not None and reserved_state(engine, target).entries
+        one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, params)
         if pending:
             verify_archive(archive, entry, params["allow_special"])  # before anything is stopped
-        elif not _wanted(engine, archive, entry, current, params, result):
+        elif not one_pass and not _wanted(engine, archive, entry, current, params, result):
             result.update(guard.report())
+            result["transport"] = engine.helpers.transport()
             return result
         with guard:
             guard.result = result
             result["actions"][:0] = guard.actions
-            _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending)
+            _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass)
     result.update(guard.report())
+    result["transport"] = engine.helpers.transport()
     return result
+
+
+def _nothing_to_compare_or_stop(engine, current, params):
+    """Whether the archive may be verified while it is extracted, in one read: a missing
+    target (or restore_when always), with no running container to stop first. The staging
+    tree is swapped in only once the whole archive passed, so nothing reaches the volume's
+    entries before that; with containers to stop, the archive is verified first instead, so
+    that they are down only for the extraction and the swap."""
+    if current is None:
+        return True
+    if params["restore_when"] != "always":
+        return False
+    return not any(user["running"] for user in engine.users(current["name"]))
 
 
 def _wanted(engine, archive, entry, current, params, result, compare=True):
@@ -174,8 +190,9 @@ def _wanted(engine, archive, entry, current, params, result, compare=True):
     return True
 
 
-def _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending):
-    """The restore proper, under the lock and with the containers in the way stopped."""
+def _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass):
+    """The restore proper, under the lock and with the containers in the way stopped; with
+    ``one_pass`` the archive is verified while it is extracted."""
     target, mode = params["volume"], params["mode"]
     planned = len(result["actions"])
     if pending:
@@ -195,6 +212,22 @@ def _restore_locked(engine, archive, entry, current, settings, params, check_mod
     if current is None:
         engine.create(target, settings[0], settings[1], settings[2])
     started = time.time()
-    extract_and_swap(engine, archive, entry, target, mode, guard, params["allow_special"])
+    try:
+        extract_and_swap(engine, archive, entry, target, mode, guard, params["allow_special"], verified=not one_pass)
+    except BaseException:
+        if current is None:
+            _remove_created(engine, target)
+        raise
+    if one_pass:
+        result["verified"] = True
     result["extract_seconds"] = round(time.time() - started, 3)
     result["duration_seconds"] = round(result["extract_seconds"] + result.get("verify_seconds", 0), 3)
+
+
+def _remove_created(engine, target):
+    """Best effort: the volume this run created holds nothing (no swap happened); the error
+    that made the restore fail is what the user sees."""
+    try:
+        engine.remove(target)
+    except Exception:  # the restore's own error matters more
+        pass

@@ -55,9 +55,13 @@ def run(module, operation, needs_engine=True):
         if needs_engine:
             client = connect(params)
             if "helper_image" in params:
-                helpers = HelperRunner(client, params["helper_image"], params["helper_pull"])
+                helpers = HelperRunner(client, params["helper_image"], params["helper_pull"], params["helper_transport"])
             engine = VolumeEngine(client, helpers)
-        result = operation(engine)
+        try:
+            result = operation(engine)
+        finally:
+            if helpers is not None:
+                helpers.close()
     except PersistError as exc:
         module.fail_json(msg=exc.msg, **dict(exc.details, **_reaped(helpers)))
     except (RequestException, OSError) as exc:

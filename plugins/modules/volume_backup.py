@@ -315,6 +315,14 @@ hooks:
   returned: always
   type: list
   elements: dict
+transport:
+  description:
+    - How the volume's data travelled between the helper containers and the module (see
+      O(helper_transport)), V(fifo) (the co-located fast path) or V(api) (the Docker API stream);
+      null when no data moved. Also recorded in the sidecar (C(transport)).
+  returned: always
+  type: str
+  sample: fifo
 reaped_helpers:
   description: Ids of helper containers abandoned by earlier killed runs that this task removed.
   returned: when there were any

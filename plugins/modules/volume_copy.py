@@ -339,6 +339,19 @@ hooks:
   returned: always
   type: list
   elements: dict
+transport:
+  description:
+    - How the source's data travelled between the helper containers and the module (see
+      O(helper_transport)), V(fifo) (the co-located fast path) or V(api) (the Docker API stream);
+      null when no data moved.
+  returned: always
+  type: str
+  sample: fifo
+dest_transport:
+  description: The same for the destination's engine, in a copy across engines.
+  returned: when O(dest_docker_host) names another engine
+  type: str
+  sample: api
 reaped_helpers:
   description: Ids of helper containers abandoned by earlier killed runs that this task removed (source engine).
   returned: when there were any

@@ -231,7 +231,12 @@ archive:
       description: Logical bytes of its regular files.
       type: int
 verified:
-  description: The archive matched its sidecar and passed the safety rules.
+  description:
+    - The archive matched its sidecar and passed the safety rules.
+    - Into a missing volume (or with O(restore_when=always) and no running container on it) the
+      archive is read once, verified while it is extracted into the staging tree, which is swapped
+      in only after the whole archive passed. Otherwise it is verified before anything is stopped
+      or extracted, and read again to extract it.
   returned: when the archive was read
   type: bool
   sample: true
@@ -320,6 +325,14 @@ hooks:
   returned: always
   type: list
   elements: dict
+transport:
+  description:
+    - How the volume's data travelled between the helper containers and the module (see
+      O(helper_transport)), V(fifo) (the co-located fast path) or V(api) (the Docker API stream);
+      null when no data moved.
+  returned: always
+  type: str
+  sample: fifo
 reaped_helpers:
   description: Ids of helper containers abandoned by earlier killed runs that this task removed.
   returned: when there were any

@@ -25,6 +25,7 @@ class RowResults:
         self.peak_rss = []
         self.worker_seconds = []
         self.archive_bytes = []
+        self.transports = set()
         self.status = "ok"
 
     def add(self, outcome):
@@ -35,6 +36,12 @@ class RowResults:
             self.worker_seconds.append(outcome.worker_seconds)
         if outcome.archive_bytes is not None:
             self.archive_bytes.append(outcome.archive_bytes)
+        if outcome.transport:
+            self.transports.add(outcome.transport)
+
+    def transport(self):
+        """How our rows' data travelled (fifo, api), "-" for rows that are not ours."""
+        return "/".join(sorted(self.transports)) or "-"
 
     @property
     def measured(self):
@@ -57,6 +64,7 @@ class RowResults:
         row.peak_rss = list(data["peak_rss_bytes"])
         row.worker_seconds = list(data["worker_seconds"])
         row.archive_bytes = list(data["archive_bytes"])
+        row.transports = set(data.get("transports", []))
         row.status = data["status"]
         return row
 
@@ -64,7 +72,7 @@ class RowResults:
         return dict(
             kind=self.kind, operation=self.operation, status=self.status, wall_seconds=self.walls,
             median_wall_seconds=self.median_wall(), peak_rss_bytes=self.peak_rss, median_peak_rss_mib=self.median_rss_mib(),
-            worker_seconds=self.worker_seconds, archive_bytes=self.archive_bytes,
+            worker_seconds=self.worker_seconds, archive_bytes=self.archive_bytes, transports=sorted(self.transports),
         )
 
 
@@ -96,6 +104,8 @@ def ratios(rows):
         "encrypted/plain backup": _ratio(wall("ours-backup-age"), wall("ours-backup")),
         "stream-out floor/limit backup": _ratio(wall("floor-stream-out"), wall("limit-backup")),
         "stream-in floor/limit restore": _ratio(wall("floor-stream-in"), wall("limit-restore")),
+        "fifo-out floor/limit backup": _ratio(wall("floor-fifo-out"), wall("limit-backup")),
+        "fifo-in floor/limit restore": _ratio(wall("floor-fifo-in"), wall("limit-restore")),
     }
 
 
@@ -122,7 +132,8 @@ def _cell(value, template="%.1f"):
 
 def dataset_table(title, rows, order):
     """The printed table of one data set: one line per row, then its ratios."""
-    lines = [title, "  %-18s %8s %17s %11s %9s %9s %5s" % ("row", "median s", "min..max s", "archive MiB", "RSS MiB", "module s", "runs")]
+    lines = [title, "  %-18s %8s %17s %11s %9s %9s %5s %9s" % (
+        "row", "median s", "min..max s", "archive MiB", "RSS MiB", "module s", "runs", "transport")]
     for name in order:
         if name not in rows:
             continue
@@ -132,10 +143,10 @@ def dataset_table(title, rows, order):
             continue
         archive = row.median_archive()
         worker = statistics.median(row.worker_seconds) if row.kind == "ours" and row.worker_seconds else None
-        lines.append("  %-18s %8.2f %17s %11s %9s %9s %5d" % (
+        lines.append("  %-18s %8.2f %17s %11s %9s %9s %5d %9s" % (
             name, row.median_wall(), "%.2f..%.2f" % (min(row.walls), max(row.walls)),
             _cell(archive / MIB if archive is not None else None), _cell(row.median_rss_mib()),
-            _cell(worker, "%.2f"), len(row.walls),
+            _cell(worker, "%.2f"), len(row.walls), row.transport(),
         ))
     found = [(name, value) for name, value in ratios(rows).items() if value is not None]
     if found:

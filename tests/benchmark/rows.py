@@ -39,12 +39,13 @@ class RowFailed(Exception):
 class Outcome:
     """One timed run of one row."""
 
-    def __init__(self, measured, archive_bytes=None, note=None):
+    def __init__(self, measured, archive_bytes=None, note=None, transport=None):
         self.wall_seconds = measured.wall_seconds
         self.peak_rss_bytes = measured.peak_rss_bytes
         self.worker_seconds = measured.worker_seconds
         self.archive_bytes = archive_bytes
         self.note = note
+        self.transport = transport
 
 
 class Row:
@@ -195,7 +196,7 @@ def ours_backup(context):
     context.ours_dest = dest
     context.ours_archive = result["archive"]["path"]
     context.tree_digest = result["archive"].get("tree_digest")
-    return Outcome(measured, archive_bytes=result["archive"]["size"])
+    return Outcome(measured, archive_bytes=result["archive"]["size"], transport=result.get("transport"))
 
 
 _AGE_RECIPIENT = []
@@ -210,7 +211,7 @@ def ours_encrypted_backup(context):
     dest = context.directory("ours-backup-age")
     args = dict(volume=context.source, dest=dest, if_changed=False, encrypt_recipients=_AGE_RECIPIENT)
     measured, result = _module(context, "volume_backup", args, True)
-    return Outcome(measured, archive_bytes=result["archive"]["size"])
+    return Outcome(measured, archive_bytes=result["archive"]["size"], transport=result.get("transport"))
 
 
 def ours_rebackup(context):
@@ -227,34 +228,34 @@ def ours_restore(context):
         context.session.remove_volume(context.restored_volume)
     target = context.empty_volume("ours-restore")
     context.restored_volume = target
-    measured, _result = _module(context, "volume_restore", dict(volume=target, src=context.ours_archive, create=True), True)
-    return Outcome(measured)
+    measured, result = _module(context, "volume_restore", dict(volume=target, src=context.ours_archive, create=True), True)
+    return Outcome(measured, transport=result.get("transport"))
 
 
 def ours_noop_restore(context):
     if context.restored_volume is None:
         ours_restore(context)
-    measured, _result = _module(
+    measured, result = _module(
         context, "volume_restore", dict(volume=context.restored_volume, src=context.ours_archive, restore_when="different"), False,
     )
-    return Outcome(measured)
+    return Outcome(measured, transport=result.get("transport"))
 
 
 def ours_copy(context):
     target = context.empty_volume("ours-copy")
     try:
-        measured, _result = _module(context, "volume_copy", dict(source=context.source, dest=target), True)
+        measured, result = _module(context, "volume_copy", dict(source=context.source, dest=target), True)
     finally:
         context.session.remove_volume(target)
-    return Outcome(measured)
+    return Outcome(measured, transport=result.get("transport"))
 
 
-def _floor(context, direction):
+def _floor(context, direction, transport="api"):
     script = os.path.join(context.session.repo_root, "tests", "benchmark", "floor.py")
-    measured = measure.timed([sys.executable, script, direction, str(context.source_bytes)], measure.floor_process)
+    measured = measure.timed([sys.executable, script, direction, str(context.source_bytes), transport], measure.floor_process)
     if measured.returncode != 0:
         raise RowFailed("floor.py %s exited %s: %s" % (direction, measured.returncode, measured.stderr[-2000:]))
-    return Outcome(measured)
+    return Outcome(measured, transport=transport)
 
 
 def floor_stream_out(context):
@@ -263,6 +264,14 @@ def floor_stream_out(context):
 
 def floor_stream_in(context):
     return _floor(context, "in")
+
+
+def floor_fifo_out(context):
+    return _floor(context, "out", "fifo")
+
+
+def floor_fifo_in(context):
+    return _floor(context, "in", "fifo")
 
 
 def ansible_overhead(context):
@@ -302,6 +311,10 @@ ROWS = [
         "as many zero bytes as the data set holds, from a helper's stdout through the API, thrown away"),
     Row("floor-stream-in", "floor", "stream-in", floor_stream_in,
         "as many zero bytes as the data set holds, through the API into a helper's stdin, thrown away"),
+    Row("floor-fifo-out", "floor", "fifo-out", floor_fifo_out,
+        "the same zeros out of a helper through the co-located fast path's FIFO"),
+    Row("floor-fifo-in", "floor", "fifo-in", floor_fifo_in,
+        "the same zeros into a helper through the co-located fast path's FIFO"),
     Row("ansible-overhead", "ours", "overhead", ansible_overhead,
         "volume_info on an absent volume: the cost of any task through Ansible"),
 ]

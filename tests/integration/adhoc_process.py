@@ -36,7 +36,22 @@ def ansible_environment():
     return env
 
 
+# The integration suite runs once as users run it (helper_transport auto: the co-located
+# FIFO on this machine) and, for the modules that move data, again with PERSIST_TEST_TRANSPORT=api
+# (the Docker API stream every remote engine uses); see scripts/test.
+TRANSPORT_MODULES = frozenset(["volume_backup", "volume_restore", "volume_copy", "backup_verify", "volume", "volume_info"])
+
+
+def with_transport(module, args):
+    """``args`` with the transport the run asks for (PERSIST_TEST_TRANSPORT), unless given."""
+    transport = os.environ.get("PERSIST_TEST_TRANSPORT")
+    if transport and module in TRANSPORT_MODULES and "helper_transport" not in args:
+        return dict(args, helper_transport=transport)
+    return args
+
+
 def command(module, args, check=False):
+    args = with_transport(module, args)
     line = [
         os.path.join(os.path.dirname(sys.executable), "ansible"),
         "localhost", "-c", "local", "-i", "localhost,",

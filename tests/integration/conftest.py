@@ -41,6 +41,8 @@ import pytest
 from docker.errors import NotFound
 from pytest_ansible.module_dispatcher.v213 import ModuleDispatcherV213
 
+from adhoc_process import with_transport
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The image our own data containers run: Debian minbase with sh, GNU tar, find, coreutils.
 TEST_IMAGE = "persist-test/debian:bookworm"
@@ -154,7 +156,7 @@ def run_module(ansible_adhoc):
     def run(module, check=False, diff=False, **module_args):
         hosts = ansible_adhoc(check=check, diff=diff)
         dispatcher = CheckDiffDispatcher(**hosts.options)
-        result = getattr(dispatcher, "persist.docker.%s" % module)(**module_args)
+        result = getattr(dispatcher, "persist.docker.%s" % module)(**with_transport(module, module_args))
         return dict(result["localhost"])
 
     return run

@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: persist.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The co-located fast path (a FIFO in a private directory) and the Docker API stream carry the
+same data; results and sidecars say which ran; the directory never outlives its run.
+
+The rest of the suite runs with the default (the fast path here) and, for the modules that
+move data, again with PERSIST_TEST_TRANSPORT=api (scripts/test). The Molecule scenarios, whose
+modules run in a container with the engine's socket, show the automatic fall-back."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+
+import crafted_archives as crafted
+from volume_trees import differences, fill_random, snapshot, write_file
+
+FAST_DIRECTORIES = os.path.join(tempfile.gettempdir(), "persist-fast-*")
+
+
+def test_backup_restore_and_copy_say_which_transport_ran_and_give_the_same_data(run_module, engine, backup_dir):
+    source = engine.create_volume("transport-source")
+    root = engine.mountpoint(source)
+    fill_random(root, "big", 20 << 20)
+    write_file(root / "small", b"small")
+    before = set(glob.glob(FAST_DIRECTORIES))
+    results = {}
+
+    for transport in ("auto", "api"):
+        backup = run_module("volume_backup", volume=source, dest=str(backup_dir / transport), helper_transport=transport, if_changed=False)
+        restore = run_module("volume_restore", volume=engine.name("restored-" + transport), src=backup["archive"]["path"],
+                             helper_transport=transport)
+        copy = run_module("volume_copy", source=source, dest=engine.name("copied-" + transport), helper_transport=transport)
+        results[transport] = (backup, restore, copy)
+        for result in results[transport]:
+            assert result["changed"] is True, result
+            assert result["transport"] == ("fifo" if transport == "auto" else "api"), result
+        assert crafted.read_sidecar(backup["archive"]["path"])["transport"] == backup["transport"]
+        for name in ("restored-", "copied-"):
+            assert differences(snapshot(root), snapshot(engine.mountpoint(engine.name(name + transport)))) == []
+
+    assert results["auto"][0]["archive"]["tree_digest"] == results["api"][0]["archive"]["tree_digest"]
+    assert set(glob.glob(FAST_DIRECTORIES)) == before, "a fast-path directory outlived its run"
+
+
+def test_a_fast_path_directory_left_by_a_killed_run_is_removed_by_the_next(run_module, engine, backup_dir):
+    left = tempfile.mkdtemp(prefix="persist-fast-%s_999999_1-" % os.uname().nodename)
+    name = engine.create_volume("transport-reap")
+    write_file(engine.mountpoint(name) / "file", b"x")
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert result["transport"] == "fifo", result
+    assert not os.path.exists(left)
+
+
+def test_an_unchanged_volume_moves_no_bulk_data(run_module, engine, backup_dir):
+    name = engine.create_volume("transport-unchanged")
+    write_file(engine.mountpoint(name) / "file", b"x")
+    assert run_module("volume_backup", volume=name, dest=str(backup_dir))["changed"] is True
+
+    again = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert again["changed"] is False, again
+    assert again.get("transport") is None, "the metadata fingerprint decided, no tar stream was read"
