@@ -34,6 +34,8 @@ REQUIRED_FIELDS = ("format_version", "volume", "created", "compression", "archiv
 CREATED_AFTER_WRITE_SLACK = 3600
 CREATED_FUTURE_SLACK = 86400
 _NAME_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
+# A sidecar waits for its archive for microseconds; one alone this long was left by a kill.
+ORPHAN_SIDECAR_GRACE = 600
 
 
 class MetadataError(ValueError):

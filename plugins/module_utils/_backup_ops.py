@@ -21,6 +21,7 @@ from contextlib import closing
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     FORMAT_VERSION,
+    ORPHAN_SIDECAR_GRACE,
     dump_metadata,
     encryption,
     latest_complete,
@@ -50,8 +51,6 @@ from ansible_collections.persist.docker.plugins.module_utils._volume_spec import
 TOOL_VERSION = "0.1.0"
 # Temporary files of writers on other hosts are only removed when this old (seconds).
 FOREIGN_TEMP_GRACE = 24 * 3600
-# A sidecar waits for its archive for microseconds; one alone this long was left by a kill.
-ORPHAN_SIDECAR_GRACE = 600
 
 
 class _HashingFile:

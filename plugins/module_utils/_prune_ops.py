@@ -20,6 +20,7 @@ import stat
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
+    ORPHAN_SIDECAR_GRACE,
     MetadataError,
     SIDECAR_SUFFIX,
     orphan_sidecars,
@@ -33,7 +34,6 @@ from ansible_collections.persist.docker.plugins.module_utils._atomic import (
     fsync_directory,
     stale_temporary_files,
 )
-from ansible_collections.persist.docker.plugins.module_utils._backup_ops import ORPHAN_SIDECAR_GRACE
 from ansible_collections.persist.docker.plugins.module_utils._errors import PruneError
 from ansible_collections.persist.docker.plugins.module_utils._retention import RetentionPolicy, parse_duration, plan
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted

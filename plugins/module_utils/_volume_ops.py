@@ -12,7 +12,7 @@ that a container references unless the caller said so explicitly.
 
 from __future__ import annotations
 
-from ansible_collections.persist.docker.plugins.module_utils._copy_ops import leftover_migrations, migrate
+from ansible_collections.persist.docker.plugins.module_utils._migrate import leftover_migrations, migrate
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     CopyError,
     EngineError,
@@ -75,7 +75,7 @@ def _refuse_if_migrating(engine, name):
 
 def ensure_present(engine, name, driver, driver_opts, labels, recreate, check_mode):
     """Create volume ``name`` or confirm it matches; recreate it only if allowed, and only if
-    empty unless ``recreate`` is ``migrate`` (then its data is carried over, see _copy_ops)."""
+    empty unless ``recreate`` is ``migrate`` (then its data is carried over, see _migrate)."""
     if driver == "local" and not valid_local_name(name):
         raise EngineError(
             "Volume name %r is not valid for the local driver: it must start with a letter or "
