@@ -25,6 +25,12 @@ description:
     O(probe) then runs a command in a container on the restored copy, for example to start
     PostgreSQL on it and run a query. The scratch volume is removed afterwards, also when a
     check fails.
+  - With O(target), verifies the copies on an off-host target (an SSH server or an S3 bucket, see
+    M(persist.docker.backup_offsite)) instead, with O(volume) and O(select) as for a directory. The
+    target's C(verify) decides how. V(quick) (the default) downloads nothing. Over SSH it checks the
+    size and runs C(sha256sum) on the server; on S3 it checks the size, the sha256 stored with the
+    object and its ETag. V(full) streams each copy (never to disk) through the same read checks as a
+    local archive. Test restores and probes need a local archive.
   - The task fails when any archive fails. Its message names each failed archive and the
     reason, and the verdicts are returned with the failure, so alerts fire and the details are
     still there.
@@ -34,6 +40,7 @@ extends_documentation_fragment:
   - persist.docker.docker.attributes
   - persist.docker.docker
   - persist.docker.docker.helper
+  - persist.docker.offsite.target
 attributes:
   check_mode:
     support: full
@@ -56,8 +63,8 @@ options:
     description:
       - An archive (its sidecar C(ARCHIVE.json) beside it), or a backup directory (the
         O(persist.docker.volume_backup#module:dest) of the backups).
+      - Required unless O(target) is given.
     type: path
-    required: true
   volume:
     description:
       - With a directory in O(path), verify only this volume's archives. An archive without a
@@ -348,8 +355,16 @@ reaped_helpers:
   returned: when there were any
   type: list
   elements: str
+target:
+  description:
+    - The off-host target verified, as a URL without credentials. Its verdicts have the check C(remote) (the
+      download-free checks, named in C(remote_checks)) besides those above.
+  returned: when O(target) is given
+  type: str
 """
 
+from ansible_collections.persist.docker.plugins.module_utils._offsite_remote import offsite_verify
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import target_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 from ansible_collections.persist.docker.plugins.module_utils._verify_ops import verify
 
@@ -357,7 +372,7 @@ from ansible_collections.persist.docker.plugins.module_utils._verify_ops import 
 def main():
     module = build_module(
         dict(
-            path=dict(type="path", required=True),
+            path=dict(type="path"),
             volume=dict(type="str"),
             select=dict(type="str", default="latest", choices=["latest", "all"]),
             allow_special=dict(type="bool", default=False),
@@ -374,10 +389,15 @@ def main():
                     timeout=dict(type="int", default=300),
                 ),
             ),
+            **target_argument_spec()
         ),
         uses_helpers=True,
         supports_check_mode=True,
+        required_one_of=[("path", "target")],
+        mutually_exclusive=[("path", "target")],
     )
+    if module.params["target"]:
+        run(module, lambda engine: offsite_verify(module.params, module.check_mode, module.warn), needs_engine=False)
     # The engine is needed only to test-restore: reading archives works on a host without one.
     needs_engine = module.params["test_restore"] and not module.check_mode
     run(module, lambda engine: verify(engine, module.params, module.check_mode, module.warn), needs_engine=needs_engine)
