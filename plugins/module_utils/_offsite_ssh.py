@@ -55,6 +55,7 @@ _CHECK_AND_RENAME = (
     'if [ "$sum" = "$2" ]; then mv -f -- "$1" "$3"; mv -f -- "$4" "$5"; fi'
 )
 PR_SET_PDEATHSIG = 1
+_FULL = ("No space left on device", "Disk quota exceeded")
 
 
 def _die_with_parent():
@@ -70,12 +71,15 @@ class SshTarget:
     """One SSH target of a task (use as a context manager)."""
 
     kind = "ssh"
+    # sha256sum on the server checks nothing that reading the copy in full does not.
+    full_read_covers_remote_check = True
 
     def __init__(self, options, masker):
         self.options = options
         self.name = target_name(options)
         self.masker = masker
         self.directory = options["path"].rstrip("/") or "/"
+        self.sizes = {}
         self._private = tempfile.mkdtemp(prefix="persist-offsite-")
         self._environment = dict(os.environ, LC_ALL="C", TZ="UTC")
         for program in ("ssh", "rsync"):
@@ -145,7 +149,8 @@ class SshTarget:
         stdout, stderr = started.communicate(stdin_data)
         output = stderr.decode("utf-8", "replace")
         if started.returncode not in ok:
-            raise OffsiteError(self.masker.mask(explain_ssh_failure(output, started.returncode, self.name, what)), target=self.name)
+            raise OffsiteError(self.masker.mask(explain_ssh_failure(output, started.returncode, self.name, what)), target=self.name,
+                               disk_full=any(marker in output for marker in _FULL))
         return started.returncode, stdout, output
 
     def _shell(self, words, what, ok=(0,)):
@@ -225,7 +230,14 @@ class SshTarget:
                         "setting the incomplete copy %s aside to resume it" % name)
         resumed_from = self.sizes.get(temporary_name(name), 0) if remote_entry is None else (remote_entry["size"] or 0)
         destination = "%s:%s" % (self._rsync_host(), temporary)
-        transferred = self._rsync(candidate["path"], destination, "sending %s" % name, ["--partial", "--append-verify"])
+        try:
+            transferred = self._rsync(candidate["path"], destination, "sending %s" % name, ["--partial", "--append-verify"])
+        except OffsiteError as exc:
+            if not exc.details.get("disk_full"):
+                raise
+            # A partial copy cannot grow on a full disk: it goes, so that smaller copies still fit.
+            self._shell(["rm", "-f", "--", temporary], "removing the partial copy of %s from the full target" % name)
+            raise OffsiteError("%s Its partial copy was removed to leave the room to others." % exc.msg, target=self.name, archive=name)
         self._rsync(candidate["sidecar"], "%s:%s" % (self._rsync_host(), temporary + SIDECAR_SUFFIX), "sending the sidecar of %s" % name)
         problem = self._check_and_rename(name, recorded["sha256"])
         if problem:

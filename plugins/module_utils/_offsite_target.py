@@ -134,7 +134,7 @@ def target_name(target):
 # What ssh and rsync print when they fail, and what the user should do about it, first match wins.
 _SSH_FAILURES = (
     ("No space left on device", "the target's file system is full. Free room on it (retention on the target with keep_* "
-     "options deletes old copies first), then run the task again: the copy resumes from what arrived"),
+     "options deletes old copies before sending), then run the task again"),
     ("Disk quota exceeded", "the target user's disk quota is exhausted. Raise the quota or free room, then run the task again"),
     ("Host key verification failed", "the server's host key is not the one expected (or not known). Give its public key as "
      "host_key or a known_hosts file that lists it; checking is never turned off"),
