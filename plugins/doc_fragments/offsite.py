@@ -4,10 +4,18 @@
 
 from __future__ import annotations
 
-# The suboptions of an off-host target, written once: TARGETS (a list, backup_offsite) and
-# TARGET (one, backup_info and backup_verify) are built from them below. The argument spec
-# lives in module_utils/_offsite_target.py.
-_SUBOPTIONS = r"""
+
+class ModuleDocFragment:
+    """Documentation of the off-host targets of persist.docker modules.
+
+    This is a private part of the collection: only its modules may rely on it.
+    """
+
+    # The suboptions of an off-host target, written once. TARGETS (a list, backup_offsite) and
+    # TARGET (one, backup_info and backup_verify) are built from them after the class: ansible-test's
+    # yamllint reads only literal class attributes (this one), validate-modules and ansible-doc
+    # check what the modules get. The argument spec lives in module_utils/_offsite_target.py.
+    SUBOPTIONS = r"""
 type:
   description:
     - V(ssh) for an SSH server (rsync over ssh), V(s3) for S3-compatible object storage.
@@ -166,18 +174,12 @@ etag_check:
 def _option(name, header):
     """``header`` (the lines of option ``name`` itself) with the suboptions indented below
     it, their references to each other (O(OPTION.x)) made references to ``name``'s."""
-    suboptions = _SUBOPTIONS.replace("O(OPTION.", "O(%s." % name)
+    suboptions = ModuleDocFragment.SUBOPTIONS.replace("O(OPTION.", "O(%s." % name)
     indented = "".join("      " + line if line.strip() else line for line in suboptions.lstrip("\n").splitlines(True))
     return "options:\n" + header + "    suboptions:\n" + indented
 
 
-class ModuleDocFragment:
-    """Documentation of the off-host targets of persist.docker modules.
-
-    This is a private part of the collection: only its modules may rely on it.
-    """
-
-    TARGETS = _option("targets[]", r"""  targets:
+ModuleDocFragment.TARGETS = _option("targets[]", r"""  targets:
     description:
       - The off-host targets to copy the backups to, each an SSH server or an S3 bucket. They are
         handled one after the other; a failure on one does not stop the others.
@@ -186,7 +188,7 @@ class ModuleDocFragment:
     required: true
 """)
 
-    TARGET = _option("target", r"""  target:
+ModuleDocFragment.TARGET = _option("target", r"""  target:
     description:
       - An off-host target (an SSH server or an S3 bucket, the dict of
         O(persist.docker.backup_offsite#module:targets)) to read instead of a local directory.

@@ -334,7 +334,8 @@ class S3Target:
         except OSError:
             return self.transport_problem
         if (digest.hexdigest(), size) != (recorded["sha256"], recorded["size"]):
-            return "read back, it is %d bytes with sha256 %s; the sidecar says %s bytes, sha256 %s" % (size, digest.hexdigest(), recorded["size"], recorded["sha256"])
+            return "read back, it is %d bytes with sha256 %s; the sidecar says %s bytes, sha256 %s" % (
+                size, digest.hexdigest(), recorded["size"], recorded["sha256"])
         return None
 
     @contextlib.contextmanager
