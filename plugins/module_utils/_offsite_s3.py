@@ -34,7 +34,13 @@ from ansible_collections.persist.docker.plugins.module_utils._offsite_parts impo
     plain_etag,
 )
 from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import SIDECAR_LIMIT, RemoteListing
-from ansible_collections.persist.docker.plugins.module_utils._offsite_target import OffsiteError, explain_s3_failure, s3_prefix, target_name
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import (
+    OffsiteError,
+    TargetBackend,
+    explain_s3_failure,
+    s3_prefix,
+    target_name,
+)
 
 try:
     import boto3
@@ -80,7 +86,7 @@ def _client_config(options):
         return Config(**settings)
 
 
-class S3Target:
+class S3Target(TargetBackend):
     """One S3 target of a task (use as a context manager)."""
 
     kind = "s3"
@@ -108,15 +114,6 @@ class S3Target:
         except (BotoCoreError, ValueError) as exc:
             raise OffsiteError(self.masker.mask("The S3 client for %s cannot be set up: %s. Check endpoint_url and region." % (self.name, exc)),
                                target=self.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def close(self):
-        pass
 
     def _call(self, what, operation, **kwargs):
         try:
@@ -347,8 +344,6 @@ class S3Target:
             yield _GuardedBody(body, self)
         finally:
             body.close()
-
-    transport_problem = None
 
     def delete(self, names):
         for name in names:

@@ -34,6 +34,7 @@ from ansible_collections.persist.docker.plugins.module_utils._offsite_plan impor
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import (
     _SAFE_REMOTE_PATH,
     OffsiteError,
+    TargetBackend,
     explain_ssh_failure,
     target_name,
 )
@@ -67,7 +68,7 @@ def _die_with_parent():
         pass
 
 
-class SshTarget:
+class SshTarget(TargetBackend):
     """One SSH target of a task (use as a context manager)."""
 
     kind = "ssh"
@@ -88,12 +89,6 @@ class SshTarget:
                     "%s is not installed on the Docker host, which sends the copies to %s. Install it (Debian and Ubuntu: "
                     "apt-get install openssh-client rsync; RHEL: dnf install openssh-clients rsync)." % (program, self.name),
                     target=self.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def close(self):
         if os.path.exists(os.path.join(self._private, "control")):
@@ -313,8 +308,6 @@ class SshTarget:
             process.stderr.close()
             if process.wait() not in (0, -signal.SIGPIPE, 128 + signal.SIGPIPE):
                 self.transport_problem = self.masker.mask(explain_ssh_failure(stderr, process.returncode, self.name, "reading %s" % entry["name"]))
-
-    transport_problem = None
 
     def delete(self, names):
         """Delete ``names`` on the target, in this order (sidecars before their archives)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError
+from ansible_collections.persist.docker.plugins.module_utils._retention import COUNT_OPTIONS
 
 MIB = 1 << 20
 # S3 refuses parts below 5 MiB (but the last) and uploads of more than 10,000 parts.
@@ -70,6 +71,13 @@ def target_options():
     )
 
 
+def retention_argument_spec():
+    """The keep_* options of backup_prune, for retention on the targets (all optional)."""
+    spec = dict((option, dict(type="int")) for option in COUNT_OPTIONS)
+    spec["keep_within"] = dict(type="str")
+    return spec
+
+
 def target_argument_spec():
     """``target``: one target dict (backup_info, backup_verify)."""
     return dict(target=dict(type="dict", options=target_options()))
@@ -78,6 +86,22 @@ def target_argument_spec():
 def targets_argument_spec():
     """``targets``: a list of target dicts (backup_offsite)."""
     return dict(targets=dict(type="list", elements="dict", required=True, options=target_options()))
+
+
+class TargetBackend:
+    """What the backends of both kinds share: use as a context manager, and
+    ``transport_problem`` says why the last download stream broke (None when it did not)."""
+
+    transport_problem = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Release what the backend holds (connections, temporary files)."""
 
 
 class Masker:

@@ -303,7 +303,7 @@ path:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import offsite
-from ansible_collections.persist.docker.plugins.module_utils._offsite_target import targets_argument_spec
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import retention_argument_spec, targets_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 
@@ -313,14 +313,7 @@ def main():
             path=dict(type="path", required=True),
             volume=dict(type="str"),
             select=dict(type="str", default="latest", choices=["latest", "missing"]),
-            keep_last=dict(type="int"),
-            keep_hourly=dict(type="int"),
-            keep_daily=dict(type="int"),
-            keep_weekly=dict(type="int"),
-            keep_monthly=dict(type="int"),
-            keep_yearly=dict(type="int"),
-            keep_within=dict(type="str"),
-            **targets_argument_spec()
+            **dict(retention_argument_spec(), **targets_argument_spec())
         ),
         supports_check_mode=True,
     )

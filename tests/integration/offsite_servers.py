@@ -17,6 +17,7 @@ test fails. Nothing listens beyond loopback.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -199,6 +200,26 @@ class MotoServer:
 
 # Local backups to send ----------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def running(server):
+    """``server`` started, and stopped (its files removed) when the block ends."""
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+_SHARED = {}
+
+
+def shared_backup(run_module, engine, directory, suffix, megabytes=0):
+    """real_backup, made once for each ``suffix`` (tests only read it). Give each test file
+    suffixes of its own: the archive lives as long as that file's module_backup_dir."""
+    if suffix not in _SHARED:
+        _SHARED[suffix] = real_backup(run_module, engine, directory, suffix, megabytes)
+    return _SHARED[suffix]
+
+
 def real_backup(run_module, engine, directory, suffix, megabytes=0):
     """The archive path of a real backup (volume_backup) of a new volume holding ``megabytes``
     of random data (incompressible, so the archive is about that big) besides a small tree."""
@@ -212,11 +233,8 @@ def real_backup(run_module, engine, directory, suffix, megabytes=0):
 
 
 def sha256_of(path):
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def snapshot(directory):

@@ -18,35 +18,28 @@ import os
 import pytest
 
 import adhoc_process
-from offsite_servers import MotoServer, names, prediction, real_backup, sha256_of, snapshot
+from offsite_servers import MotoServer, names, prediction, real_backup, running, sha256_of, shared_backup, snapshot
 from test_backup_prune import make_backup
 
 MIB = 1 << 20
-_ARCHIVES = {}
 
 
 @pytest.fixture(scope="module")
 def moto():
-    server = MotoServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with running(MotoServer()) as server:
+        yield server
 
 
 @pytest.fixture
 def small_archive(run_module, module_engine, module_backup_dir):
-    if "small" not in _ARCHIVES:
-        _ARCHIVES["small"] = real_backup(run_module, module_engine, module_backup_dir, "s3-small")
-    return _ARCHIVES["small"]
+    """A real archive of a few KiB."""
+    return shared_backup(run_module, module_engine, module_backup_dir, "s3-small")
 
 
 @pytest.fixture
 def multipart_archive(run_module, module_engine, module_backup_dir):
     """A real archive of about 22 MB: five parts of 5 MiB."""
-    if "multipart" not in _ARCHIVES:
-        _ARCHIVES["multipart"] = real_backup(run_module, module_engine, module_backup_dir, "s3-parts", megabytes=22)
-    return _ARCHIVES["multipart"]
+    return shared_backup(run_module, module_engine, module_backup_dir, "s3-parts", megabytes=22)
 
 
 def day(month, number, hour=3):
@@ -217,11 +210,8 @@ def test_an_upload_killed_half_way_is_resumed_part_by_part_by_the_next_run(run_m
 
 @pytest.fixture
 def moto_with_auth():
-    server = MotoServer(auth=True)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with running(MotoServer(auth=True)) as server:
+        yield server
 
 
 def test_a_wrong_secret_fails_clearly_without_showing_it_and_the_next_run_with_the_right_one_uploads(

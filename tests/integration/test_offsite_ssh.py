@@ -17,36 +17,26 @@ import subprocess
 import pytest
 
 import adhoc_process
-from offsite_servers import SshServer, names, prediction, real_backup, sha256_of, snapshot
+from offsite_servers import SshServer, names, prediction, real_backup, running, sha256_of, shared_backup, snapshot
 from test_backup_prune import make_backup
 
 SSH_CHECK = ["sha256 of the copy on the target (sha256sum there)"]
-_ARCHIVES = {}
-
-
 @pytest.fixture(scope="module")
 def ssh_server():
-    server = SshServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with running(SshServer()) as server:
+        yield server
 
 
 @pytest.fixture
 def small_archive(run_module, module_engine, module_backup_dir):
-    """A real archive of a few KiB (made once per file)."""
-    if "small" not in _ARCHIVES:
-        _ARCHIVES["small"] = real_backup(run_module, module_engine, module_backup_dir, "ssh-small")
-    return _ARCHIVES["small"]
+    """A real archive of a few KiB."""
+    return shared_backup(run_module, module_engine, module_backup_dir, "ssh-small")
 
 
 @pytest.fixture
 def large_archive(run_module, module_engine, module_backup_dir):
     """A real archive of about 160 MB, long enough in transit to be killed half way."""
-    if "large" not in _ARCHIVES:
-        _ARCHIVES["large"] = real_backup(run_module, module_engine, module_backup_dir, "ssh-large", megabytes=160)
-    return _ARCHIVES["large"]
+    return shared_backup(run_module, module_engine, module_backup_dir, "ssh-large", megabytes=160)
 
 
 def day(number, hour=3):
