@@ -139,3 +139,12 @@ def test_failures_are_explained_with_what_to_do_and_the_tools_own_words():
     assert "run the task again" in explain_ssh_failure("", 1, "t", "x")
     assert "Check secret_key" in explain_s3_failure("SignatureDoesNotMatch", "The request signature ...", "s3://b/", "listing")
     assert "Create it first" in explain_s3_failure("NoSuchBucket", "no", "s3://b/", "listing")
+
+
+def test_an_s3_target_without_boto3_fails_with_the_install_hint(monkeypatch):
+    from ansible_collections.persist.docker.plugins.module_utils import _offsite_s3
+    from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError
+
+    monkeypatch.setattr(_offsite_s3, "boto3", None)
+    with pytest.raises(DependencyError, match=r"pip install boto3.*python3-boto3"):
+        _offsite_s3.S3Target(defaults(type="s3", bucket="b"), Masker())
