@@ -56,7 +56,24 @@ _CHECK_AND_RENAME = (
     'if [ "$sum" = "$2" ]; then mv -f -- "$1" "$3"; mv -f -- "$4" "$5"; fi'
 )
 PR_SET_PDEATHSIG = 1
+# The private directory of a run: /tmp/persist-offsite-<pid>-<random>.
+PRIVATE_PREFIX = "persist-offsite-"
 _FULL = ("No space left on device", "Disk quota exceeded")
+
+
+def _reap_private_directories():
+    """Remove the private directories (ssh control socket, known_hosts) that killed runs of
+    this user left in the temporary directory: their process is gone."""
+    base = tempfile.gettempdir()
+    for entry in os.listdir(base):
+        pid = entry[len(PRIVATE_PREFIX):].split("-", 1)[0]
+        path = os.path.join(base, entry)
+        if entry.startswith(PRIVATE_PREFIX) and pid.isdigit() and not os.path.exists("/proc/%s" % pid):
+            try:
+                if os.lstat(path).st_uid == os.getuid() and os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass  # removed meanwhile by another run
 
 
 def _die_with_parent():
@@ -81,7 +98,8 @@ class SshTarget(TargetBackend):
         self.masker = masker
         self.directory = options["path"].rstrip("/") or "/"
         self.sizes = {}
-        self._private = tempfile.mkdtemp(prefix="persist-offsite-")
+        _reap_private_directories()
+        self._private = tempfile.mkdtemp(prefix="%s%d-" % (PRIVATE_PREFIX, os.getpid()))
         self._environment = dict(os.environ, LC_ALL="C", TZ="UTC")
         for program in ("ssh", "rsync"):
             if shutil.which(program) is None:

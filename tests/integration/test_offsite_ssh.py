@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+import tempfile
 
 import pytest
 
@@ -187,6 +188,12 @@ def test_info_lists_copies_on_the_target_and_verify_finds_a_copy_altered_there_w
     assert full["verdicts"][0]["checks"]["tree_digest"] == "passed" and full["verdicts"][0]["checks"]["safety"] == "passed"
 
 
+def _left_by_dead_runs():
+    """Private directories of backup_offsite runs (/tmp/persist-offsite-<pid>-*) whose process is gone."""
+    return [entry for entry in os.listdir(tempfile.gettempdir())
+            if entry.startswith("persist-offsite-") and not os.path.exists("/proc/%s" % entry.split("-")[2])]
+
+
 def _partial_files(directory, name):
     return [entry for entry in os.listdir(directory) if entry.startswith(".persist-partial-" + name)]
 
@@ -215,6 +222,8 @@ def test_a_transfer_killed_half_way_leaves_only_a_partial_file_and_the_next_run_
     assert 0 < kept < size
     assert sha256_of(large_archive) == local
 
+    assert _left_by_dead_runs(), "the killed run had no private directory to leave (ssh control socket)"
+
     info = run_module("backup_info", target=ssh_server.target(target_dir))
     assert info["backups"] == [] and info["temporaries"] == ["ssh://root@127.0.0.1:%d%s/.persist-partial-%s" % (ssh_server.port, target_dir, name)]
 
@@ -226,6 +235,7 @@ def test_a_transfer_killed_half_way_leaves_only_a_partial_file_and_the_next_run_
     assert item["transferred_bytes"] < size - kept // 2, "the resumed run sent the whole archive again"
     assert sha256_of(os.path.join(target_dir, name)) == local
     assert sorted(os.listdir(target_dir)) == sorted([name, name + ".json"])
+    assert _left_by_dead_runs() == [], "the private directory of the killed run was not reaped"
 
 
 @pytest.fixture
