@@ -20,7 +20,7 @@ import os
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import SIDECAR_SUFFIX, scan_directory
-from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import RemoteListing, RetentionOnTarget, choose, decide
+from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import RemoteListing, RetentionOnTarget, choose, decide, of_volume
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import MIB, OffsiteError, check_target, masker_for
 from ansible_collections.persist.docker.plugins.module_utils._retention import POLICY_OPTIONS, RetentionPolicy
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
@@ -110,7 +110,7 @@ class TargetRun:
     def _run(self, backend, now):
         listing, missing = read_listing(backend, now, create=not self.check_mode and bool(self.candidates))
         self.report["created_directory"] = missing and bool(self.candidates)
-        in_scope = [entry for entry in listing.entries if self.volume is None or entry["volume"] in (None, self.volume)]
+        in_scope = [entry for entry in listing.entries if of_volume(entry, self.volume)]
         self.before = sorted(entry["name"] for entry in in_scope)
         sends = self._decide(backend, listing)
         retention = RetentionOnTarget(self.policy, listing.complete(self.volume), [candidate for candidate, _why, _remote in sends])

@@ -119,6 +119,14 @@ class RemoteListing:
         return [entry for entry in self.entries if entry["status"] == "complete" and volume in (None, entry["volume"])]
 
 
+def of_volume(entry, volume):
+    """Whether copy ``entry`` is of ``volume`` (any, when None); one whose sidecar cannot say
+    counts when its name starts with the volume's, as the default name template makes it."""
+    if volume is None:
+        return True
+    return entry["volume"] == volume if entry["volume"] is not None else entry["name"].startswith(volume)
+
+
 def choose(local_entries, select, volume=None):
     """The complete local backups to have on the target, newest first: the latest of each
     volume (``select`` latest) or all (``missing``), of ``volume`` only when given."""

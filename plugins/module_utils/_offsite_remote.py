@@ -25,6 +25,7 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_restore im
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError, RestoreError, VerifyError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import open_target, read_listing
+from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import of_volume
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import OffsiteError, check_target, masker_for
 from ansible_collections.persist.docker.plugins.module_utils._verify_select import (
     fail,
@@ -63,7 +64,7 @@ def offsite_info(params, now=None):
     volume = params.get("volume")
     backups, latest = [], {}
     for entry in listing.entries:
-        if volume is not None and entry["volume"] != volume and not (entry["volume"] is None and entry["name"].startswith(volume)):
+        if not of_volume(entry, volume):
             continue
         item = _shown(entry)
         backups.append(item)

@@ -11,6 +11,7 @@ from ansible_collections.persist.docker.plugins.module_utils._offsite_plan impor
     RetentionOnTarget,
     choose,
     decide,
+    of_volume,
     parse_sidecar,
 )
 from ansible_collections.persist.docker.plugins.module_utils._retention import RetentionPolicy
@@ -96,6 +97,12 @@ def test_parse_sidecar_names_what_is_missing_and_refuses_other_format_versions()
             assert words in str(exc) and "s3://b/x.json" in str(exc)
         else:
             raise AssertionError("accepted %r" % data)
+
+
+def test_a_copy_without_a_readable_sidecar_is_of_the_volume_its_name_starts_with():
+    listing = listing_of(copy_of("db", at(28)), extra_files={"db-20261129T000000Z.tar.zst": (1, NOW), "web-20261129T000000Z.tar.zst": (1, NOW)})
+    assert sorted(entry["name"] for entry in listing.entries if of_volume(entry, "db")) == ["db-20261128T030000Z.tar.zst", "db-20261129T000000Z.tar.zst"]
+    assert len([entry for entry in listing.entries if of_volume(entry, None)]) == 3
 
 
 def test_choose_takes_only_complete_backups_the_latest_per_volume_or_all():
