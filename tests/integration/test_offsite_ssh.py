@@ -22,6 +22,8 @@ from offsite_servers import SshServer, names, prediction, real_backup, running, 
 from test_backup_prune import make_backup
 
 SSH_CHECK = ["sha256 of the copy on the target (sha256sum there)"]
+
+
 @pytest.fixture(scope="module")
 def ssh_server():
     with running(SshServer()) as server:
