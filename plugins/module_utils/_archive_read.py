@@ -82,14 +82,15 @@ class PinnedArchive:
     failures raise ArchiveCorrupt; decryption failures EncryptionError. ``hash_file()``
     reads the file without decompressing it (an encrypted archive without an identity)."""
 
-    def __init__(self, path, compression, identities=None):
+    def __init__(self, path, compression, identities=None, raw=None):
         self.path = path
         self.compression = compression
         self.identities = identities
         self.sha256 = None
         self.size = None
         self._digests = []
-        self._raw = open(path, "rb")
+        # ``raw``: an already open reader with ``read(size)`` (a download read once) instead of the file.
+        self._raw = raw if raw is not None else open(path, "rb")
 
     def __enter__(self):
         return self

@@ -18,10 +18,14 @@ description:
   - Returns the latest complete backup of each volume.
   - Reads only the directory listing and the sidecars; it does not read the archives (use
     persist.docker.backup_verify for that).
+  - With O(target), lists the copies on an off-host target (an SSH server or an S3 bucket, see
+    M(persist.docker.backup_offsite)) instead, from the managed node. A copy without its sidecar is
+    incomplete (its transfer did not finish).
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
   - persist.docker.docker.attributes
+  - persist.docker.offsite.target
 attributes:
   check_mode:
     support: full
@@ -35,8 +39,8 @@ options:
   path:
     description:
       - The backup directory (the O(persist.docker.volume_backup#module:dest) of the backups).
+      - Required unless O(target) is given.
     type: path
-    required: true
   volume:
     description:
       - List only the backups of this volume.
@@ -133,6 +137,21 @@ latest:
   returned: always
   type: dict
   sample: {"pgdata": {"path": "/srv/backups/pgdata/pgdata-20261127T053000Z.tar.zst", "status": "complete"}}
+target:
+  description: The off-host target listed, as a URL without credentials.
+  returned: when O(target) is given
+  type: str
+  sample: s3://acme-volume-backups/web1/
+temporaries:
+  description: Files of transfers to the target that did not finish (resumed by the next M(persist.docker.backup_offsite) of the same archive).
+  returned: when O(target) is given
+  type: list
+  elements: str
+orphan_sidecars:
+  description: Sidecars on the target without their archive.
+  returned: when O(target) is given
+  type: list
+  elements: str
 """
 
 import os
@@ -140,13 +159,20 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import listing
+from ansible_collections.persist.docker.plugins.module_utils._offsite_remote import offsite_info
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import target_argument_spec
+from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(path=dict(type="path", required=True), volume=dict(type="str")),
+        argument_spec=dict(path=dict(type="path"), volume=dict(type="str"), **target_argument_spec()),
+        required_one_of=[("path", "target")],
+        mutually_exclusive=[("path", "target")],
         supports_check_mode=True,
     )
+    if module.params["target"]:
+        run(module, lambda engine: offsite_info(module.params), needs_engine=False)
     path = module.params["path"]
     if not os.path.isdir(path):
         module.fail_json(msg="The backup directory %s does not exist or is not a directory." % path)

@@ -29,6 +29,12 @@ description:
   - An encrypted archive (M(persist.docker.volume_backup) with C(encrypt_recipients)) is read in full only
     with its identity (O(decrypt_identity_file) or O(decrypt_identity)). Without one, only its size and
     sha256 are checked; the other checks are skipped, and the verdict says why.
+  - With O(target), verifies the copies on an off-host target (an SSH server or an S3 bucket, see
+    M(persist.docker.backup_offsite)) instead, with O(volume) and O(select) as for a directory. The
+    target's C(verify) decides how. V(quick) (the default) downloads nothing. Over SSH it checks the
+    size and runs C(sha256sum) on the server; on S3 it checks the size, the sha256 stored with the
+    object and its ETag. V(full) streams each copy (never to disk) through the same read checks as a
+    local archive. Test restores and probes need a local archive.
   - The task fails when any archive fails. Its message names each failed archive and the
     reason, and the verdicts are returned with the failure, so alerts fire and the details are
     still there.
@@ -39,6 +45,7 @@ extends_documentation_fragment:
   - persist.docker.docker
   - persist.docker.docker.helper
   - persist.docker.docker.decryption
+  - persist.docker.offsite.target
 attributes:
   check_mode:
     support: full
@@ -61,8 +68,8 @@ options:
     description:
       - An archive (its sidecar C(ARCHIVE.json) beside it), or a backup directory (the
         O(persist.docker.volume_backup#module:dest) of the backups).
+      - Required unless O(target) is given.
     type: path
-    required: true
   volume:
     description:
       - With a directory in O(path), verify only this volume's archives. An archive without a
@@ -353,9 +360,17 @@ reaped_helpers:
   returned: when there were any
   type: list
   elements: str
+target:
+  description:
+    - The off-host target verified, as a URL without credentials. Its verdicts have the check C(remote) (the
+      download-free checks, named in C(remote_checks)) besides those above.
+  returned: when O(target) is given
+  type: str
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._encryption import decryption_argument_spec
+from ansible_collections.persist.docker.plugins.module_utils._offsite_remote import offsite_verify
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import target_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 from ansible_collections.persist.docker.plugins.module_utils._verify_ops import verify
 
@@ -363,7 +378,7 @@ from ansible_collections.persist.docker.plugins.module_utils._verify_ops import 
 def main():
     module = build_module(
         dict(
-            path=dict(type="path", required=True),
+            path=dict(type="path"),
             volume=dict(type="str"),
             select=dict(type="str", default="latest", choices=["latest", "all"]),
             allow_special=dict(type="bool", default=False),
@@ -380,12 +395,15 @@ def main():
                     timeout=dict(type="int", default=300),
                 ),
             ),
-            **decryption_argument_spec()
+            **dict(decryption_argument_spec(), **target_argument_spec())
         ),
         uses_helpers=True,
         supports_check_mode=True,
-        mutually_exclusive=[("decrypt_identity", "decrypt_identity_file")],
+        required_one_of=[("path", "target")],
+        mutually_exclusive=[("path", "target"), ("decrypt_identity", "decrypt_identity_file")],
     )
+    if module.params["target"]:
+        run(module, lambda engine: offsite_verify(module.params, module.check_mode, module.warn), needs_engine=False)
     # The engine is needed only to test-restore: reading archives works on a host without one.
     needs_engine = module.params["test_restore"] and not module.check_mode
     run(module, lambda engine: verify(engine, module.params, module.check_mode, module.warn), needs_engine=needs_engine)
