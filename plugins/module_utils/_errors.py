@@ -67,6 +67,11 @@ class ReservedEntries(PersistError):
     operation: a half-done swap to finish, or entries this collection did not write."""
 
 
+class OffsiteError(PersistError):
+    """An off-host target could not be used, or a copy to it failed; the message names the
+    target (and the archive) and says what to do."""
+
+
 class VolumeLocked(PersistError):
     """Another run holds the volume's lock and did not release it within lock_timeout."""
 

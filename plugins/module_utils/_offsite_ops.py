@@ -20,8 +20,9 @@ import os
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import SIDECAR_SUFFIX, scan_directory
+from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import RemoteListing, RetentionOnTarget, choose, decide, of_volume
-from ansible_collections.persist.docker.plugins.module_utils._offsite_target import MIB, OffsiteError, check_target, masker_for
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import MIB, check_target, masker_for
 from ansible_collections.persist.docker.plugins.module_utils._retention import POLICY_OPTIONS, RetentionPolicy
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 

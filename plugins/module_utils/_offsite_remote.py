@@ -22,10 +22,10 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import PinnedArchive
 from ansible_collections.persist.docker.plugins.module_utils._archive_restore import identities_for, verify_archive
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
-from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError, RestoreError, VerifyError
+from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError, OffsiteError, RestoreError, VerifyError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import open_target, read_listing
 from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import of_volume
-from ansible_collections.persist.docker.plugins.module_utils._offsite_target import OffsiteError, check_target, masker_for
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import check_target, masker_for
 from ansible_collections.persist.docker.plugins.module_utils._verify_select import (
     fail,
     fail_read,

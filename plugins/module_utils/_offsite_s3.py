@@ -26,6 +26,7 @@ import traceback
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import SIDECAR_SUFFIX
 from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError
+from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_parts import (
     READ_CHUNK,
     FileHashes,
@@ -35,7 +36,6 @@ from ansible_collections.persist.docker.plugins.module_utils._offsite_parts impo
 )
 from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import SIDECAR_LIMIT, RemoteListing
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import (
-    OffsiteError,
     TargetBackend,
     explain_s3_failure,
     s3_prefix,

@@ -30,10 +30,10 @@ import tempfile
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import SIDECAR_SUFFIX
+from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import SIDECAR_LIMIT, RemoteListing, temporary_name
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import (
     _SAFE_REMOTE_PATH,
-    OffsiteError,
     TargetBackend,
     explain_ssh_failure,
     target_name,

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError
-from ansible_collections.persist.docker.plugins.module_utils._retention import COUNT_OPTIONS
+from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
 
 MIB = 1 << 20
 # S3 refuses parts below 5 MiB (but the last) and uploads of more than 10,000 parts.
@@ -33,11 +32,6 @@ _ONLY_SSH = ("host", "user", "path", "private_key", "known_hosts", "host_key")
 _ONLY_S3 = ("endpoint_url", "bucket", "region", "access_key", "secret_key", "session_token", "ca_bundle")
 # Characters a remote path may hold: rsync and the remote shell see it, so nothing they interpret.
 _SAFE_REMOTE_PATH = re.compile(r"\A[A-Za-z0-9._/@%+=:,~-]+\Z")
-
-
-class OffsiteError(PersistError):
-    """An off-host target could not be used, or a copy to it failed; the message names the
-    target (and the archive) and says what to do."""
 
 
 def target_options():
@@ -69,13 +63,6 @@ def target_options():
         ca_bundle=dict(type="path"),
         etag_check=dict(type="bool", default=True),
     )
-
-
-def retention_argument_spec():
-    """The keep_* options of backup_prune, for retention on the targets (all optional)."""
-    spec = dict((option, dict(type="int")) for option in COUNT_OPTIONS)
-    spec["keep_within"] = dict(type="str")
-    return spec
 
 
 def target_argument_spec():

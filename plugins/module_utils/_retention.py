@@ -45,6 +45,13 @@ DURATION_HELP = (
 )
 
 
+def retention_argument_spec():
+    """The keep_* options (all optional), of backup_prune and of retention on off-host targets."""
+    spec = dict((option, dict(type="int")) for option in COUNT_OPTIONS)
+    spec["keep_within"] = dict(type="str")
+    return spec
+
+
 def parse_duration(text, option="duration"):
     """``text`` (such as ``36h`` or ``2w3d``) as a timedelta; PruneError naming ``option``
     and the grammar when it is not one."""

@@ -303,7 +303,8 @@ path:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import offsite
-from ansible_collections.persist.docker.plugins.module_utils._offsite_target import retention_argument_spec, targets_argument_spec
+from ansible_collections.persist.docker.plugins.module_utils._offsite_target import targets_argument_spec
+from ansible_collections.persist.docker.plugins.module_utils._retention import retention_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 

@@ -296,6 +296,7 @@ volumes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.persist.docker.plugins.module_utils._prune_ops import DEFAULT_INCOMPLETE_GRACE, prune
+from ansible_collections.persist.docker.plugins.module_utils._retention import retention_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 
@@ -304,14 +305,8 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             volume=dict(type="str"),
-            keep_last=dict(type="int"),
-            keep_hourly=dict(type="int"),
-            keep_daily=dict(type="int"),
-            keep_weekly=dict(type="int"),
-            keep_monthly=dict(type="int"),
-            keep_yearly=dict(type="int"),
-            keep_within=dict(type="str"),
             incomplete_grace=dict(type="str", default=DEFAULT_INCOMPLETE_GRACE),
+            **retention_argument_spec()
         ),
         supports_check_mode=True,
     )

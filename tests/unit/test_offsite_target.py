@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_parts import (
     FileHashes,
     FileSlice,
@@ -18,7 +19,6 @@ from ansible_collections.persist.docker.plugins.module_utils._offsite_target imp
     MASK,
     MIB,
     Masker,
-    OffsiteError,
     check_target,
     explain_s3_failure,
     explain_ssh_failure,
