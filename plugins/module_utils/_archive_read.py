@@ -14,6 +14,7 @@ read checks each block against that record before a byte of it is decompressed.
 from __future__ import annotations
 
 import hashlib
+import zlib
 
 from ansible_collections.persist.docker.plugins.module_utils._compression import decompressing_reader
 from ansible_collections.persist.docker.plugins.module_utils._encryption import DecryptingReader
@@ -129,7 +130,7 @@ class PinnedArchive:
             if decrypting is not None:
                 while decrypting.read(CHUNK):
                     pass  # the age stream to its end: its last chunk is authenticated too
-        except (OSError, EOFError, ValueError) as exc:
+        except (OSError, EOFError, ValueError, zlib.error) as exc:  # zlib.error: a damaged gzip stream
             raise ArchiveCorrupt("cannot decompress %s (%s)" % (self.path, exc))
         except Exception as exc:  # zstandard.ZstdError derives from Exception only
             if type(exc).__name__ != "ZstdError":

@@ -68,3 +68,15 @@ def test_an_undecompressable_archive_is_corrupt(tmp_path):
     with PinnedArchive(str(path), "zstd") as archive:
         with pytest.raises(ArchiveCorrupt):
             b"".join(archive.stream())
+
+
+def test_a_damaged_gzip_stream_is_corrupt_not_a_crash(tmp_path):
+    import gzip
+
+    path = tmp_path / "a.tar.gz"
+    data = bytearray(gzip.compress(os.urandom(200000)))
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with PinnedArchive(str(path), "gzip") as archive:
+        with pytest.raises(ArchiveCorrupt, match="cannot decompress"):
+            b"".join(archive.stream())
