@@ -117,7 +117,8 @@ options:
         after a kill). Otherwise (a remote or rootless engine, this module in a container with the
         engine's socket) the data goes through the Docker API stream.
       - V(api) always uses the Docker API stream.
-      - Results (and a backup's sidecar) say which ran (RV(transport)).
+      - The results of M(persist.docker.volume_backup), M(persist.docker.volume_restore) and
+        M(persist.docker.volume_copy), and a backup's sidecar, say which ran (C(transport)).
     type: str
     choices: [auto, api]
     default: auto

@@ -33,7 +33,6 @@ _MIGRATE_GUARD = dict(
 )
 
 
-
 def leftover_migrations(engine, name):
     """Temporary volumes that interrupted migrations of volume ``name`` left (names)."""
     return [volume["name"] for volume in engine.volumes(["%s=%s" % (MIGRATE_LABEL, name)])]

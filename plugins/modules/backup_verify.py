@@ -22,7 +22,8 @@ description:
     volume through the restore's staged path. The scratch volume is named
     C(persist-verify-<volume>-<random hex>) and has the driver and driver options recorded in the
     backup when they give it storage of its own (the local driver, plain or tmpfs), else it is a
-    plain local volume (a sidecar is untrusted and never decides to mount existing storage). The tree digest of the restored copy must equal the archive's. An optional
+    plain local volume (a sidecar is untrusted and never decides to mount existing storage). The
+    tree digest of the restored copy must equal the archive's. An optional
     O(probe) then runs a command in a container on the restored copy, for example to start
     PostgreSQL on it and run a query. The scratch volume is removed afterwards, also when a
     check fails.
