@@ -37,10 +37,16 @@ SERVERS = {
 }
 
 
-def _probe(engine_name, image, path):
-    """The probe the role gives backup_verify for a database of engine_name (test_restore.yml)."""
-    probe = PROBES[engine_name]
-    return dict(image=image, path=path, user=probe["user"], entrypoint=["sh", "-c"], command=[probe["script"], path], timeout=180)
+def _test_restore(run_module, backup_dir, volume, engine_name):
+    """backup_verify's test restore of the volume's latest backup, with the probe the role gives
+    it for a database of engine_name (test_restore.yml); returns (result, the verdict)."""
+    server, probe = SERVERS[engine_name], PROBES[engine_name]
+    verified = run_module(
+        "backup_verify", path=str(backup_dir), volume=volume, test_restore=True,
+        probe=dict(image=server["image"], path=server["path"], user=probe["user"], entrypoint=["sh", "-c"],
+                   command=[probe["script"], server["path"]], timeout=180),
+    )
+    return verified, verified["verdicts"][0]
 
 
 @pytest.mark.parametrize("engine_name", sorted(SERVERS))
@@ -57,12 +63,8 @@ def test_probe_starts_the_database_on_its_restored_copy_and_gets_an_answer(run_m
     backed_up = run_module("volume_backup", volume=volume, dest=str(backup_dir), containers="stop")
     assert backed_up["changed"], backed_up
 
-    verified = run_module(
-        "backup_verify", path=str(backup_dir), volume=volume, test_restore=True,
-        probe=_probe(engine_name, server["image"], server["path"]),
-    )
+    verified, verdict = _test_restore(run_module, backup_dir, volume, engine_name)
 
-    verdict = verified["verdicts"][0]
     assert not verified.get("failed"), verified
     assert verdict["checks"]["probe"] == "passed", verdict
     assert verdict["probe"]["exit_code"] == 0
@@ -81,17 +83,12 @@ NOT_A_DATABASE = {
 
 @pytest.mark.parametrize("engine_name", sorted(SERVERS))
 def test_probe_fails_on_a_copy_whose_data_the_server_cannot_load(run_module, engine, backup_dir, engine_name):
-    server = SERVERS[engine_name]
     volume = engine.create_volume("no-db-%s" % engine_name)
     engine.run(volume, NOT_A_DATABASE[engine_name])
     run_module("volume_backup", volume=volume, dest=str(backup_dir))
 
-    verified = run_module(
-        "backup_verify", path=str(backup_dir), volume=volume, test_restore=True,
-        probe=_probe(engine_name, server["image"], server["path"]),
-    )
+    verified, verdict = _test_restore(run_module, backup_dir, volume, engine_name)
 
-    verdict = verified["verdicts"][0]
     assert verified.get("failed") is True
     assert verdict["checks"]["test_restore"] == "passed" and verdict["checks"]["probe"] == "failed", verdict
     assert verdict["probe"]["exit_code"] not in (0, None), verdict["probe"]

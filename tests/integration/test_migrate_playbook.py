@@ -21,6 +21,7 @@ import tempfile
 
 import pytest
 
+import adhoc_process
 from second_engine import load_images
 from test_database_images import free_port
 
@@ -32,11 +33,10 @@ ROWS_AND_ONE = "501:125751"
 def _playbook(name, inventory, extra_vars):
     """Runs persist.docker.NAME as an operator does; returns (rc, its JSON output)."""
     env = dict(
-        os.environ,
+        adhoc_process.ansible_environment(),
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
         ANSIBLE_SHOW_CUSTOM_STATS="true",
-        ANSIBLE_NOCOLOR="1",
     )
     command = [sys.executable, "-m", "ansible.cli.playbook", name, "-i", str(inventory), "-e", json.dumps(extra_vars)]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
