@@ -16,6 +16,8 @@ DEBIAN_ROOTFS=$PERSIST_CACHE/rootfs-base
 HELPER_IMAGE=debian:bookworm-20250908-slim
 DEBIAN_IMAGE=persist-test/debian:bookworm
 NODE_IMAGE=persist-test/ansible-node:bookworm
+# The node of the backup role's scenario: the above with Compose v1 and systemd's tools.
+BACKUP_NODE_IMAGE=persist-test/backup-node:bookworm
 BUSYBOX_IMAGE=persist-test/busybox:latest
 # Database servers from Debian's packages, also tagged with the official names the database
 # role defaults to (tests/images/README.md says why).
@@ -174,6 +176,7 @@ ensure_images() {
     fi
     image_exists "$HELPER_IMAGE" || docker tag "$DEBIAN_IMAGE" "$HELPER_IMAGE"
     ensure_built "$NODE_IMAGE" "$PERSIST_ROOT/tests/images/ansible-node"
+    ensure_built "$BACKUP_NODE_IMAGE" "$PERSIST_ROOT/tests/images/backup-node"
     ensure_built "$BUSYBOX_IMAGE" "$PERSIST_ROOT/tests/images/busybox"
     ensure_built "$POSTGRES_IMAGE" "$PERSIST_ROOT/tests/images/postgres"
     ensure_tagged "$POSTGRES_IMAGE" postgres:15 postgres:15-bookworm
@@ -181,7 +184,7 @@ ensure_images() {
     ensure_tagged "$MARIADB_IMAGE" mariadb:10.11 mariadb:10
     ensure_built "$REDIS_IMAGE" "$PERSIST_ROOT/tests/images/redis"
     ensure_tagged "$REDIS_IMAGE" redis:7.0 redis:7
-    log "images ready: $DEBIAN_IMAGE $HELPER_IMAGE $NODE_IMAGE $BUSYBOX_IMAGE $POSTGRES_IMAGE $MARIADB_IMAGE $REDIS_IMAGE"
+    log "images ready: $DEBIAN_IMAGE $HELPER_IMAGE $NODE_IMAGE $BACKUP_NODE_IMAGE $BUSYBOX_IMAGE $POSTGRES_IMAGE $MARIADB_IMAGE $REDIS_IMAGE"
 }
 
 # A virtualenv keyed by the hash of tests/requirements.txt, reused while the file is unchanged.
