@@ -101,3 +101,35 @@ def test_a_target_that_refuses_the_copy_fails_the_volume_naming_it_and_keeps_the
     assert volume["error"]["step"] == "Copy the backups off the host", volume["error"]
     assert "ssh://" in volume["error"]["message"] and name in volume["error"]["message"]
     assert os.path.exists(volume["archive"]["path"]), "the local backup is kept"
+
+
+def test_the_verify_playbook_checks_the_copies_off_the_host_and_names_one_altered_there(engine, backup_dir, ssh_server, tmp_path):
+    name = engine.create_volume("role-offsite-verify")
+    write_file(engine.mountpoint(name) / "file", b"data" * 1000)
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    target_dir = ssh_server.directory("verify")
+    target = ssh_server.target(target_dir)
+    common = dict(persist_hosts="localhost", persist_backup_dir=str(backup_dir), persist_backup_volumes=[name],
+                  persist_backup_offsite=[target])
+    rc, output = run_playbook("persist.docker.backup", inventory, dict(
+        common, persist_report_dir=str(tmp_path / "controller"), persist_backup_volume_labels=[],
+        persist_backup_test_restore=False, persist_backup_textfile_dir=str(tmp_path / "textfiles")))
+    assert rc == 0, failures(output)
+
+    rc, output = run_playbook("persist.docker.verify", inventory, common)
+
+    assert rc == 0, failures(output)
+    [verdict] = output["global_custom_stats"]["persist_verify"]["per_host"][0]["volumes"]
+    assert verdict["status"] == "passed" and [copy["status"] for copy in verdict["offsite"]] == ["passed"], verdict
+
+    copy = [entry for entry in os.listdir(target_dir) if entry.endswith(".tar.zst")][0]
+    with open(os.path.join(target_dir, copy), "r+b") as handle:
+        handle.seek(10)
+        handle.write(b"\0" * 8)
+    rc, output = run_playbook("persist.docker.verify", inventory, common)
+
+    assert rc != 0
+    [verdict] = output["global_custom_stats"]["persist_verify"]["per_host"][0]["volumes"]
+    assert verdict["status"] == "failed" and copy in verdict["message"], verdict
