@@ -21,6 +21,7 @@ import time
 
 from ansible_collections.persist.docker.plugins.module_utils._atomic import TEMP_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._compression import ENCRYPTED_SUFFIX, SUFFIXES, compression_of, encrypted_name
+from ansible_collections.persist.docker.plugins.module_utils._errors import BackupDirectoryError
 from ansible_collections.persist.docker.plugins.module_utils._storage import masked_options
 
 FORMAT_VERSION = 1
@@ -267,6 +268,17 @@ def _may_be_of(entry, volume):
     if entry["volume"] is not None:
         return entry["volume"] == volume
     return os.path.basename(entry["path"]).startswith(volume)
+
+
+def directory_info(directory, volume=None):
+    """backup_info's result for the backup directory ``directory`` on this host."""
+    if not os.path.isdir(directory):
+        raise BackupDirectoryError("The backup directory %s does not exist or is not a directory." % directory)
+    try:
+        backups, latest = listing(directory, volume)
+    except OSError as exc:
+        raise BackupDirectoryError("Cannot read the backup directory %s: %s" % (directory, exc))
+    return dict(changed=False, backups=backups, latest=latest)
 
 
 def listing(directory, volume=None):

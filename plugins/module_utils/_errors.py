@@ -58,6 +58,10 @@ class RestoreError(PersistError):
     """A restore was refused or failed; the message says what state the target is in."""
 
 
+class BackupDirectoryError(PersistError):
+    """A backup directory is missing or cannot be read."""
+
+
 class PruneError(PersistError):
     """A retention policy was refused, or pruning a backup directory failed."""
 

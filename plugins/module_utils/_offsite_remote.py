@@ -20,7 +20,7 @@ import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import masked_metadata, summarize
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import PinnedArchive
-from ansible_collections.persist.docker.plugins.module_utils._archive_restore import identities_for, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._archive_check import identities_for, verify_archive
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError, OffsiteError, RestoreError, VerifyError
 from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import open_target, read_listing
@@ -90,7 +90,7 @@ class _ReadOnce:
         pass
 
 
-def offsite_verify(params, check_mode, warn):
+def offsite_verify(params, check_mode):
     """backup_verify with ``target``; see the module. Raises VerifyError (with the result in
     its details) when any copy failed."""
     if params.get("test_restore") or params.get("probe"):
@@ -114,10 +114,8 @@ def offsite_verify(params, check_mode, warn):
                 warnings.extend("%s: %s" % (verdict["path"], warning) for warning in verdict["warnings"])
     except OffsiteError as exc:
         raise VerifyError(exc.msg, **exc.details)
-    for warning in warnings:
-        warn(warning)
     failed = sum(1 for verdict in verdicts if verdict["status"] == "failed")
-    result = dict(changed=False, target=backend.name, verdicts=verdicts, reaped_scratch_volumes=[],
+    result = dict(changed=False, target=backend.name, verdicts=verdicts, reaped_scratch_volumes=[], warnings=warnings,
                   totals=dict(verified=len(verdicts), passed=len(verdicts) - failed, failed=failed))
     message = summary(verdicts)
     if message:

@@ -30,12 +30,8 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
     scan_directory,
     summarize,
 )
-from ansible_collections.persist.docker.plugins.module_utils._archive_restore import (
-    extract_and_swap,
-    identities_for,
-    open_archive,
-    verify_archive,
-)
+from ansible_collections.persist.docker.plugins.module_utils._archive_check import identities_for, open_archive, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import extract_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES

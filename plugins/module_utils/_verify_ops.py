@@ -21,13 +21,8 @@ import time
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import describe_archive, encryption, scan_directory
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import PinnedArchive
-from ansible_collections.persist.docker.plugins.module_utils._archive_restore import (
-    digest_version,
-    extract_and_swap,
-    identities_for,
-    open_archive,
-    verify_archive,
-)
+from ansible_collections.persist.docker.plugins.module_utils._archive_check import digest_version, identities_for, open_archive, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import extract_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._compression import compression_of, require_library
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     EngineError,
@@ -59,19 +54,20 @@ from ansible_collections.persist.docker.plugins.module_utils._volume_spec import
 REASON_OUTPUT_CHARS = 1000
 
 
-def verify(engine, params, check_mode, warn):
+def verify(engine, params, check_mode):
     """Verify the archives ``params`` name; see the module for the options.
 
     ``engine`` is needed (and only given) when test restores run: with ``test_restore``
-    outside check mode. ``warn`` reports a warning to the user. Returns the result, or
-    raises VerifyError (with the same result in its details) when any archive failed.
+    outside check mode. Returns the result (its ``warnings`` for the user), or raises
+    VerifyError (with the same result in its details) when any archive failed.
     """
     probe = params.get("probe")
     _check_options(params, probe)
     chosen, warnings = _choose(params["path"], params.get("volume"), params["select"])
     testing = params["test_restore"] and not check_mode
     # Counts under their own key: Ansible reserves a result's top-level "failed".
-    result = dict(changed=False, verdicts=[], totals=dict(verified=0, passed=0, failed=0), reaped_scratch_volumes=[])
+    result = dict(changed=False, verdicts=[], totals=dict(verified=0, passed=0, failed=0), reaped_scratch_volumes=[],
+                  warnings=warnings)
     if testing:
         result["reaped_scratch_volumes"] = reap_scratch_volumes(engine, warnings)
 
@@ -81,8 +77,6 @@ def verify(engine, params, check_mode, warn):
             _verify_one(engine, item["entry"], params, check_mode, verdict)
         result["verdicts"].append(verdict)
         warnings.extend("%s: %s" % (verdict["path"], warning) for warning in verdict["warnings"])
-    for warning in warnings:
-        warn(warning)
     failed = sum(1 for verdict in result["verdicts"] if verdict["status"] == "failed")
     result["totals"].update(verified=len(result["verdicts"]), passed=len(result["verdicts"]) - failed, failed=failed)
     message = summary(result["verdicts"])

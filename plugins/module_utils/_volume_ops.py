@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private module_utils of persist.docker: not a public API, may change without notice.
-"""The volume and volume_info operations: read state, decide, act (outside check mode).
+"""The volume operation: read state, decide, act (outside check mode).
 
 Decisions are made the same way in check mode and for real, so check mode predicts
 ``changed`` and the actions exactly. Nothing here removes a volume that holds data or
@@ -12,7 +12,6 @@ that a container references unless the caller said so explicitly.
 
 from __future__ import annotations
 
-from ansible_collections.persist.docker.plugins.module_utils._migrate import leftover_migrations, migrate
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     CopyError,
     EngineError,
@@ -20,6 +19,7 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
     VolumeInUse,
     VolumeNotEmpty,
 )
+from ansible_collections.persist.docker.plugins.module_utils._migrate import leftover_migrations, migrate
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
     counted,
     describe_users,
@@ -185,22 +185,3 @@ def ensure_absent(engine, name, force, check_mode):
     if not check_mode:
         engine.remove(name)
     return _result(True, ["remove volume %s" % name], current, missing_volume(name), **extra)
-
-
-def volume_info(engine, name, label_filters, measure):
-    """Describe one volume (``name``) or all volumes matching ``label_filters``."""
-    table = engine.mount_table()
-    if name:
-        found = engine.volume(name)
-        volumes = [found] if found else []
-    else:
-        volumes = engine.volumes(label_filters)
-    for volume in volumes:
-        volume["containers"] = table.get(volume["name"], [])
-        if measure:
-            volume["usage"] = engine.usage(volume["name"])
-    result = dict(changed=False, volumes=volumes)
-    if name:
-        result["volume"] = volumes[0] if volumes else missing_volume(name)
-        result["exists"] = bool(volumes)
-    return result

@@ -154,33 +154,23 @@ orphan_sidecars:
   elements: str
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.persist.docker.plugins.module_utils._archive_meta import listing
+from ansible_collections.persist.docker.plugins.module_utils._archive_meta import directory_info
+from ansible_collections.persist.docker.plugins.module_utils._local_runner import build_local_module, run_local
 from ansible_collections.persist.docker.plugins.module_utils._offsite_remote import offsite_info
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import target_argument_spec
-from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(path=dict(type="path"), volume=dict(type="str"), **target_argument_spec()),
+    module = build_local_module(
+        dict(path=dict(type="path"), volume=dict(type="str"), **target_argument_spec()),
         required_one_of=[("path", "target")],
         mutually_exclusive=[("path", "target")],
         supports_check_mode=True,
     )
-    if module.params["target"]:
-        run(module, lambda engine: offsite_info(module.params), needs_engine=False)
-    path = module.params["path"]
-    if not os.path.isdir(path):
-        module.fail_json(msg="The backup directory %s does not exist or is not a directory." % path)
-    try:
-        backups, latest = listing(path, module.params["volume"])
-    except OSError as exc:
-        module.fail_json(msg="Cannot read the backup directory %s: %s" % (path, exc))
-    module.exit_json(changed=False, backups=backups, latest=latest)
+    params = module.params
+    if params["target"]:
+        run_local(module, lambda: offsite_info(params))
+    run_local(module, lambda: directory_info(params["path"], params["volume"]))
 
 
 if __name__ == "__main__":

@@ -300,17 +300,15 @@ path:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.persist.docker.plugins.module_utils._local_runner import build_local_module, run_local
 from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import offsite
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import targets_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._retention import retention_argument_spec
-from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = build_local_module(
+        dict(
             path=dict(type="path", required=True),
             volume=dict(type="str"),
             select=dict(type="str", default="latest", choices=["latest", "missing"]),
@@ -318,7 +316,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run(module, lambda engine: offsite(module.params, module.check_mode, module._diff), needs_engine=False)
+    run_local(module, lambda: offsite(module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

@@ -293,16 +293,14 @@ volumes:
   sample: {"pgdata": {"backups": 30, "kept": 11, "deleted": 19, "newest": "/srv/backups/pgdata-20261130T030000Z.tar.zst"}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.persist.docker.plugins.module_utils._local_runner import build_local_module, run_local
 from ansible_collections.persist.docker.plugins.module_utils._prune_ops import DEFAULT_INCOMPLETE_GRACE, prune
 from ansible_collections.persist.docker.plugins.module_utils._retention import retention_argument_spec
-from ansible_collections.persist.docker.plugins.module_utils._runner import run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = build_local_module(
+        dict(
             path=dict(type="path", required=True),
             volume=dict(type="str"),
             incomplete_grace=dict(type="str", default=DEFAULT_INCOMPLETE_GRACE),
@@ -310,7 +308,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run(module, lambda engine: prune(module.params, module.check_mode, module._diff), needs_engine=False)
+    run_local(module, lambda: prune(module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

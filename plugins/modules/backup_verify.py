@@ -404,10 +404,10 @@ def main():
         mutually_exclusive=[("path", "target"), ("decrypt_identity", "decrypt_identity_file")],
     )
     if module.params["target"]:
-        run(module, lambda engine: offsite_verify(module.params, module.check_mode, module.warn), needs_engine=False)
+        run(module, lambda engine: offsite_verify(module.params, module.check_mode), needs_engine=False)
     # The engine is needed only to test-restore: reading archives works on a host without one.
     needs_engine = module.params["test_restore"] and not module.check_mode
-    run(module, lambda engine: verify(engine, module.params, module.check_mode, module.warn), needs_engine=needs_engine)
+    run(module, lambda engine: verify(engine, module.params, module.check_mode), needs_engine=needs_engine)
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ reaped_helpers:
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
-from ansible_collections.persist.docker.plugins.module_utils._volume_ops import volume_info
+from ansible_collections.persist.docker.plugins.module_utils._volume_info_ops import volume_info
 
 
 def main():

@@ -36,12 +36,7 @@ def module_defaults(module_name):
     captured = {}
 
     def capture(argument_spec, uses_helpers=False, guards_consistency=False, **_kwargs):
-        spec = _runner.connection_argument_spec()
-        if uses_helpers:
-            spec.update(_runner.helper_argument_spec())
-        if guards_consistency:
-            spec.update(_runner.consistency_argument_spec())
-        spec.update(argument_spec)
+        spec = _runner.module_argument_spec(argument_spec, uses_helpers, guards_consistency)
         captured.update((name, option.get("default")) for name, option in spec.items())
         raise SystemExit(0)
 
