@@ -371,7 +371,21 @@ def second_engine(docker_client):
     engine = SecondEngine()
     try:
         client = engine.start()
-        load_images(docker_client, client, HELPER_IMAGE)
+        load_images([engine], HELPER_IMAGE)
         yield engine, client
     finally:
         engine.remove()
+
+
+@pytest.fixture(scope="session")
+def fleet(docker_client):
+    """Four simulated Docker hosts (fleet.Fleet: a dockerd each, started in parallel, given the
+    helper and data images), shared by the fleet and AWX tests of the session; stopped and
+    removed with their data roots at the end, also when a test or the start failed."""
+    from fleet import Fleet
+
+    hosts = Fleet(4)
+    try:
+        yield hosts.start()
+    finally:
+        hosts.remove()
