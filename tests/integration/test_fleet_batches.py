@@ -44,16 +44,18 @@ def batches_of(output):
 def test_serial_runs_the_batches_one_after_another_and_a_batch_whose_only_host_failed_does_not_stop_the_run(batch_fleet):
     state, hosts, extra_vars = batch_fleet
 
+    del hosts["fleet-3"]  # three batches are enough
+
     rc, output, _seconds = run_playbook("persist.docker.backup", inventory(hosts), dict(extra_vars, persist_serial=1),
                                         state.root)
 
     assert rc != 0
-    assert batches_of(output) == [["fleet-broken"], ["fleet-1"], ["fleet-2"], ["fleet-3"]]
+    assert batches_of(output) == [["fleet-broken"], ["fleet-1"], ["fleet-2"]]
     summary = summary_of(output)
-    assert summary["hosts"] == {"total": 4, "ok": 3, "failed": 1, "unreachable": 0, "pending": 0}
+    assert summary["hosts"] == {"total": 3, "ok": 2, "failed": 1, "unreachable": 0, "pending": 0}
     seen = per_host(output)
     assert seen["fleet-broken"]["status"] == "error" and "unix:///run/pt-no-engine.sock" in seen["fleet-broken"]["error"]
-    reports = [role_report(seen[name]) for name in HEALTHY]
+    reports = [role_report(seen[name]) for name in ("fleet-1", "fleet-2")]
     for earlier, later in zip(reports, reports[1:]):
         assert later["started_epoch"] >= earlier["finished_epoch"], "%s started before %s finished" % (later["host"], earlier["host"])
     assert all(report["totals"]["backed_up"] == 1 for report in reports)
@@ -80,3 +82,24 @@ def test_max_fail_percentage_stops_before_the_next_batch_and_leaves_its_hosts_pe
     assert seen["fleet-2"]["status"] == seen["fleet-3"]["status"] == "pending"
     assert state.archives("fleet-2") == state.archives("fleet-3") == {}
     assert stats_of(output, "failures") == {"fleet-broken": 1}
+
+
+def test_a_persist_backup_variable_of_one_host_that_the_role_does_not_have_fails_that_host_naming_it(batch_fleet):
+    state, hosts, extra_vars = batch_fleet
+    del hosts["fleet-broken"]
+    # An inventory's per-host setting with a typo; another host has a valid setting that the
+    # others do not have.
+    hosts["fleet-2"]["persist_backup_retension"] = {"keep_daily": 3}
+    hosts["fleet-3"]["persist_backup_retention"] = {"keep_last": 2}
+
+    rc, output, _seconds = run_playbook("persist.docker.backup", inventory(hosts), extra_vars, state.root)
+
+    assert rc != 0
+    failed = [result["msg"] for play in output["plays"] for task in play["tasks"]
+              for host, result in task["hosts"].items() if result.get("failed") and host == "fleet-2"]
+    assert failed and failed[0].startswith("persist_backup_retension is not a variable of the persist.docker.backup role"), failed
+    assert stats_of(output, "failures") == {"fleet-2": 1}
+    seen = per_host(output)
+    assert seen["fleet-2"]["status"] == "error" and "before its backup started" in seen["fleet-2"]["error"]
+    assert seen["fleet-1"]["status"] == seen["fleet-3"]["status"] == "ok"
+    assert role_report(seen["fleet-3"])["volumes"][0]["status"] == "backed_up"
