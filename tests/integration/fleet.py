@@ -219,17 +219,28 @@ def inventory(hosts):
     return {"all": {"children": {"docker_hosts": {"hosts": hosts}}}}
 
 
-class ControllerMemory(threading.Thread):
-    """Samples the memory of an ansible-playbook run on the controller: the main process and
-    its forks (workers), not the modules they start (which run on the managed nodes). PSS, so
-    that the pages the forks share with the main process count once."""
+class ControllerUsage(threading.Thread):
+    """Samples what an ansible-playbook run costs the controller: its main process and its
+    forks (workers), not the modules they start (which run on the managed nodes). Memory as
+    PSS, so that the pages the forks share with the main process count once; CPU as the
+    seconds each of those processes used, as last seen (workers live for the whole play)."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_bytes = 0
         self.peak_processes = 0
+        self.cpu_ticks = {}
         self.done = threading.Event()
+
+    @property
+    def cpu_seconds(self):
+        return round(sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK"), 1)
+
+    @property
+    def main_cpu_seconds(self):
+        """The main process's share: it alone queues every task and takes in every result."""
+        return round(self.cpu_ticks.get(self.pid, 0) / os.sysconf("SC_CLK_TCK"), 1)
 
     def run(self):
         import adhoc_process
@@ -243,8 +254,11 @@ class ControllerMemory(threading.Thread):
                             continue
                     with open("/proc/%d/smaps_rollup" % pid) as rollup:
                         total += 1024 * sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+                    with open("/proc/%d/stat" % pid) as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                    self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
                     processes += 1
-                except (OSError, ValueError):
+                except (OSError, ValueError, IndexError):
                     continue  # gone meanwhile
             self.peak_bytes = max(self.peak_bytes, total)
             self.peak_processes = max(self.peak_processes, processes)
@@ -254,7 +268,7 @@ def run_playbook(name, inventory_data, extra_vars, directory, forks=4, extra_arg
     """``ansible-playbook persist.docker.NAME`` as an operator runs it, with the JSON callback.
 
     Returns (rc, the JSON output, wall seconds). The inventory is written into ``directory``.
-    ``measure``, a dict, receives the controller's peak memory (``ControllerMemory``).
+    ``measure``, a dict, receives the controller's peak memory and CPU time (``ControllerUsage``).
     """
     import adhoc_process
 
@@ -273,7 +287,7 @@ def run_playbook(name, inventory_data, extra_vars, directory, forks=4, extra_arg
                "-e", json.dumps(extra_vars)] + list(extra_args)
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = ControllerMemory(process.pid)
+    sampler = ControllerUsage(process.pid)
     if measure is not None:
         sampler.start()
     try:
@@ -285,7 +299,8 @@ def run_playbook(name, inventory_data, extra_vars, directory, forks=4, extra_arg
     seconds = round(time.monotonic() - started, 1)
     if measure is not None:
         sampler.join()
-        measure.update(peak_bytes=sampler.peak_bytes, peak_processes=sampler.peak_processes)
+        measure.update(peak_bytes=sampler.peak_bytes, peak_processes=sampler.peak_processes, cpu_seconds=sampler.cpu_seconds,
+                       main_cpu_seconds=sampler.main_cpu_seconds)
     try:
         return process.returncode, json.loads(stdout), seconds
     except ValueError:

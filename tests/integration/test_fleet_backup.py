@@ -152,15 +152,20 @@ def test_fleet_run_time_with_one_host_and_with_four_hosts_at_forks_4(fleet, firs
     four_hosts = [role_report(entry) for entry in per_host(first_run["output"]).values()]
     # The four hosts ran side by side: each started before any of them finished.
     assert max(report["started_epoch"] for report in four_hosts) < min(report["finished_epoch"] for report in four_hosts)
+
+    def measured(output, wall_seconds, usage, reports):
+        tasks = sum(counts["ok"] + counts["skipped"] + counts["failures"] for counts in output["stats"].values())
+        return {"wall_seconds": wall_seconds, "role_seconds": sorted(report["duration_seconds"] for report in reports),
+                "host_tasks": tasks, "controller_cpu_seconds": usage["cpu_seconds"],
+                "controller_main_cpu_seconds": usage["main_cpu_seconds"],
+                "controller_peak_pss_bytes": usage["peak_bytes"], "controller_processes": usage["peak_processes"]}
+
     timings = {
         "forks": 4,
+        "cpus": os.cpu_count(),
         "volume_bytes": 2 * 1024 * 1024,
-        "one_host": {"wall_seconds": seconds, "role_seconds": one_host["duration_seconds"],
-                     "controller_peak_pss_bytes": memory["peak_bytes"], "controller_processes": memory["peak_processes"]},
-        "four_hosts": {"wall_seconds": first_run["seconds"],
-                       "role_seconds": sorted(report["duration_seconds"] for report in four_hosts),
-                       "controller_peak_pss_bytes": first_run["memory"]["peak_bytes"],
-                       "controller_processes": first_run["memory"]["peak_processes"]},
+        "one_host": measured(output, seconds, memory, [one_host]),
+        "four_hosts": measured(first_run["output"], first_run["seconds"], first_run["memory"], four_hosts),
         "engines": {"start_seconds": fleet.start_seconds, "image_load_seconds": fleet.load_seconds},
     }
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
