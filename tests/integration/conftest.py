@@ -389,3 +389,14 @@ def fleet(docker_client):
         yield hosts.start()
     finally:
         hosts.remove()
+
+
+@pytest.fixture
+def fleet_volumes(fleet):
+    """This test's volumes, containers and directories on the fleet (fleet.FleetVolumes), all
+    removed at the end, on the engines that still answer."""
+    from fleet import FleetVolumes
+
+    state = FleetVolumes(fleet, "fleet")
+    yield state
+    state.remove()

@@ -182,15 +182,18 @@ class FleetVolumes:
                 _remove_quietly(client.containers, name, force=True)
             for container in client.containers.list(all=True, filters={"name": self.prefix}):
                 container.remove(force=True)
-            for container in client.containers.list(all=True, filters={"label": "persist.docker.helper"}):
-                container.remove(force=True)
             for name in self.volumes.get(host, []):
+                # Helpers, locks and swap records that a run stopped in the middle left on the volume.
+                for container in client.containers.list(all=True, sparse=True, filters={"label": "persist.docker.helper", "volume": name}):
+                    container.remove(force=True)
                 for lock in ("persist-lock-%s" % name, "persist-swap-%s" % name):
                     _remove_quietly(client.containers, lock, force=True)
                 _remove_quietly(client.volumes, name, force=True)
-            # Scratch volumes of test restores that a stopped engine kept (the module removes its own).
+            # Scratch volumes of this test's test restores that a stopped engine kept (the module
+            # removes its own otherwise); other tests of the session may be restoring theirs now.
             for volume in client.volumes.list(filters={"label": "persist.docker.scratch"}):
-                volume.remove(force=True)
+                if volume.name.startswith("persist-verify-" + self.prefix):
+                    volume.remove(force=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

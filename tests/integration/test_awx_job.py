@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from awx_job import AwxJob, build_collection, credential_type, install_collection, survey_answers
-from fleet import FleetVolumes, unreachable_host_vars
+from fleet import unreachable_host_vars
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +26,12 @@ def collections(tmp_path_factory):
     return install_collection(build_collection(directory / "dist"), directory / "requirements_collections")
 
 
-@pytest.fixture
-def volumes(fleet):
-    state = FleetVolumes(fleet, "awx")
-    yield state
-    state.remove()
-
-
 def test_backup_job_over_a_healthy_fleet_succeeds_and_its_artifacts_feed_the_verify_job_of_a_workflow(
-        fleet, volumes, collections, tmp_path):
-    volumes.create(fleet.names)
-    inventory = {"docker_hosts": {name: volumes.host_vars(name) for name in fleet.names}}
+        fleet, fleet_volumes, collections, tmp_path):
+    fleet_volumes.create(fleet.names)
+    inventory = {"docker_hosts": {name: fleet_volumes.host_vars(name) for name in fleet.names}}
     # The verify job test-restores; the backup job need not (the fleet tests prove the role's).
-    template_vars = {"persist_backup_volume_labels": [volumes.label], "persist_backup_test_restore": False}
+    template_vars = {"persist_backup_volume_labels": [fleet_volumes.label], "persist_backup_test_restore": False}
 
     backup = AwxJob(tmp_path, 101, "backup.yml", inventory, collections, limit="docker_hosts", forks=4,
                     template_vars=template_vars, survey=survey_answers("backup")).run()
@@ -62,18 +55,18 @@ def test_backup_job_over_a_healthy_fleet_succeeds_and_its_artifacts_feed_the_ver
     assert verify.status == "successful", verify.failed_messages()
     verified = verify.stats()["artifact_data"]["persist_verify"]
     verdicts = [volume for entry in verified["per_host"] for volume in entry["volumes"]]
-    assert sorted(verdict["volume"] for verdict in verdicts) == sorted(name for host in fleet.names for name in volumes.volumes[host])
+    assert sorted(verdict["volume"] for verdict in verdicts) == sorted(name for host in fleet.names for name in fleet_volumes.volumes[host])
     assert all(verdict["status"] == "passed" for verdict in verdicts), verdicts
 
 
 def test_backup_job_over_a_broken_fleet_fails_and_its_stats_name_the_failed_and_the_unreachable_host(
-        fleet, volumes, collections, tmp_path):
-    volumes.create(["fleet-1", "fleet-2"])
-    hosts = {name: volumes.host_vars(name) for name in ("fleet-1", "fleet-2")}
-    hosts["fleet-broken"] = dict(volumes.host_vars("fleet-1"), persist_docker_host="unix:///run/pt-no-engine.sock",
+        fleet, fleet_volumes, collections, tmp_path):
+    fleet_volumes.create(["fleet-1", "fleet-2"])
+    hosts = {name: fleet_volumes.host_vars(name) for name in ("fleet-1", "fleet-2")}
+    hosts["fleet-broken"] = dict(fleet_volumes.host_vars("fleet-1"), persist_docker_host="unix:///run/pt-no-engine.sock",
                                  persist_backup_dir=str(tmp_path / "broken-backups"))
     hosts["fleet-down"] = unreachable_host_vars()
-    template_vars = {"persist_backup_volume_labels": [volumes.label], "persist_backup_test_restore": False}
+    template_vars = {"persist_backup_volume_labels": [fleet_volumes.label], "persist_backup_test_restore": False}
 
     # The job's limit leaves fleet-2 out.
     job = AwxJob(tmp_path, 201, "backup.yml", {"docker_hosts": hosts}, collections, limit="docker_hosts:!fleet-2",
@@ -90,7 +83,7 @@ def test_backup_job_over_a_broken_fleet_fails_and_its_stats_name_the_failed_and_
     assert seen["fleet-1"]["status"] == "ok"
     assert seen["fleet-broken"]["status"] == "error" and "unix:///run/pt-no-engine.sock" in seen["fleet-broken"]["error"]
     assert seen["fleet-down"]["status"] == "unreachable" and "Connection refused" in seen["fleet-down"]["error"]
-    assert volumes.archives("fleet-2") == {}
+    assert fleet_volumes.archives("fleet-2") == {}
     assert any(message.startswith("the backup role failed: Cannot reach the Docker engine at unix:///run/pt-no-engine.sock")
                for message in job.failed_messages()), job.failed_messages()
 
@@ -101,18 +94,18 @@ def _texts_of(job):
 
 
 def test_verify_and_restore_jobs_open_encrypted_backups_with_the_identity_credential_and_never_show_it(
-        fleet, volumes, collections, tmp_path, run_module):
+        fleet, fleet_volumes, collections, tmp_path, run_module):
     import pyrage
 
     identity = pyrage.x25519.Identity.generate()
     secret = str(identity)
-    volumes.create(["fleet-2"])
-    [volume] = volumes.volumes["fleet-2"]
+    fleet_volumes.create(["fleet-2"])
+    [volume] = fleet_volumes.volumes["fleet-2"]
     engine, client = fleet["fleet-2"]
-    made = run_module("volume_backup", volume=volume, dest="%s/%s" % (volumes.backup_dir("fleet-2"), volume),
+    made = run_module("volume_backup", volume=volume, dest="%s/%s" % (fleet_volumes.backup_dir("fleet-2"), volume),
                       encrypt_recipients=[str(identity.to_public())], docker_host=engine.url)
     assert made["changed"] is True and made["archive"]["path"].endswith(".age"), made
-    inventory = {"docker_hosts": {"fleet-2": volumes.host_vars("fleet-2")}}
+    inventory = {"docker_hosts": {"fleet-2": fleet_volumes.host_vars("fleet-2")}}
     identity_type = credential_type("persist_docker_identity")
     verify_survey = survey_answers("verify", persist_hosts="fleet-2")
     template_vars = {"persist_backup_volumes": [volume]}
@@ -131,8 +124,8 @@ def test_verify_and_restore_jobs_open_encrypted_backups_with_the_identity_creden
     assert "1 of 1 volumes on fleet-2 have no restorable latest backup" in message and "identit" in message, message
 
     # A restore job from the survey, an optional answer left blank (AWX 24 sends null for it).
-    copy = volumes.prefix + "restored"
-    volumes.volumes["fleet-2"].append(copy)
+    copy = fleet_volumes.prefix + "restored"
+    fleet_volumes.volumes["fleet-2"].append(copy)
     restore = AwxJob(tmp_path, 303, "restore.yml", inventory, collections, credentials=[(identity_type, {"decrypt_identity": secret})],
                      survey=survey_answers("restore", blank=None, persist_hosts="fleet-2", persist_volume=copy,
                                            persist_source_volume=volume)).run()
@@ -149,11 +142,11 @@ def test_verify_and_restore_jobs_open_encrypted_backups_with_the_identity_creden
 
 
 def test_migrate_job_with_its_optional_answers_left_blank_moves_a_volume_through_the_controller(
-        fleet, volumes, collections, tmp_path):
-    volumes.create(["fleet-3"])
-    [volume] = volumes.volumes["fleet-3"]
-    volumes.volumes["fleet-4"] = [volume]  # the arrival, removed with the rest
-    inventory = {"docker_hosts": {name: volumes.host_vars(name) for name in ("fleet-3", "fleet-4")}}
+        fleet, fleet_volumes, collections, tmp_path):
+    fleet_volumes.create(["fleet-3"])
+    [volume] = fleet_volumes.volumes["fleet-3"]
+    fleet_volumes.volumes["fleet-4"] = [volume]  # the arrival, removed with the rest
+    inventory = {"docker_hosts": {name: fleet_volumes.host_vars(name) for name in ("fleet-3", "fleet-4")}}
 
     # AWX 17 to 23 send an empty string for a blank optional answer.
     job = AwxJob(tmp_path, 401, "migrate.yml", inventory, collections,

@@ -45,28 +45,21 @@ class EngineStopper(threading.Thread):
             return
 
 
-@pytest.fixture
-def volumes(fleet):
-    state = FleetVolumes(fleet, "fleet")
-    yield state
-    state.remove()
-
-
 def test_backup_playbook_backs_up_every_healthy_host_and_names_the_stopped_engine_and_the_unreachable_host(
-        fleet, volumes):
-    volumes.create(fleet.names, per_host=2)
-    hosts = {name: volumes.host_vars(name) for name in fleet.names}
+        fleet, fleet_volumes):
+    fleet_volumes.create(fleet.names, per_host=2)
+    hosts = {name: fleet_volumes.host_vars(name) for name in fleet.names}
     hosts["fleet-down"] = unreachable_host_vars()
     # The victim's second volume starts with a pre-command; the engine stops while it runs.
     victim_engine, victim_client = fleet[VICTIM]
-    app = volumes.container(VICTIM, "app", ["sleep", "infinity"], stop_signal="SIGKILL")
-    first, second = volumes.volumes[VICTIM]
+    app = fleet_volumes.container(VICTIM, "app", ["sleep", "infinity"], stop_signal="SIGKILL")
+    first, second = fleet_volumes.volumes[VICTIM]
     hosts[VICTIM]["persist_backup_volume_overrides"] = {second: {"pre_commands": [{"container": app.name, "command": ["sleep", "60"]}]}}
     stopper = EngineStopper(victim_engine, victim_client, app)
     stopper.start()
     try:
         rc, output, _seconds = run_playbook(
-            "persist.docker.backup", inventory(hosts), {"persist_backup_volume_labels": [volumes.label]}, volumes.root)
+            "persist.docker.backup", inventory(hosts), {"persist_backup_volume_labels": [fleet_volumes.label]}, fleet_volumes.root)
     finally:
         stopper.events.close()
         stopper.join(timeout=120)
@@ -91,7 +84,7 @@ def test_backup_playbook_backs_up_every_healthy_host_and_names_the_stopped_engin
     # Every healthy host: each volume backed up, its archive checked in full and test-restored.
     for name in ("fleet-1", "fleet-2", "fleet-4"):
         report = role_report(hosts_seen[name])
-        assert sorted(volume["volume"] for volume in report["volumes"]) == volumes.volumes[name]
+        assert sorted(volume["volume"] for volume in report["volumes"]) == fleet_volumes.volumes[name]
         for volume in report["volumes"]:
             assert volume["status"] == "backed_up", volume
             assert volume["verification"]["status"] == "passed", volume
@@ -115,13 +108,13 @@ def first_run(fleet, tmp_path_factory):
 
 
 def test_backup_playbook_second_run_over_an_unchanged_fleet_reports_every_host_unchanged_and_writes_nothing(first_run):
-    volumes, hosts = first_run["volumes"], first_run["hosts"]
+    state, hosts = first_run["volumes"], first_run["hosts"]
     assert first_run["rc"] == 0, stats_of(first_run["output"], "failures")
     assert summary_of(first_run["output"])["volumes"]["backed_up"] == 4
-    written = {name: volumes.archives(name) for name in hosts}
+    written = {name: state.archives(name) for name in hosts}
     assert all(len(files) == 2 for files in written.values()), written  # an archive and its sidecar each
 
-    rc, output, _seconds = run_playbook("persist.docker.backup", inventory(hosts), first_run["extra_vars"], volumes.root)
+    rc, output, _seconds = run_playbook("persist.docker.backup", inventory(hosts), first_run["extra_vars"], state.root)
 
     assert rc == 0
     assert stats_of(output, "changed") == {}, "a run over an unchanged fleet changed something"
@@ -132,7 +125,7 @@ def test_backup_playbook_second_run_over_an_unchanged_fleet_reports_every_host_u
     for name, entry in per_host(output).items():
         [volume] = role_report(entry)["volumes"]
         assert volume["status"] == "unchanged" and not volume["written"] and volume["skipped_reason"], volume
-        assert volumes.archives(name) == written[name], "%s: the archives changed" % name
+        assert state.archives(name) == written[name], "%s: the archives changed" % name
 
 
 def test_fleet_run_time_with_one_host_and_with_four_hosts_at_forks_4(fleet, first_run):
