@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from second_engine import HELPER_IMAGE, SecondEngine, load_images
+from second_engine import HELPER_IMAGE, SecondEngine, load_images, reap_orphans
 
 # The data containers of the scenarios run the same Debian image as the helpers.
 DATA_IMAGE = "persist-test/debian:bookworm"
@@ -46,6 +46,7 @@ class Fleet:
         self.load_seconds = None
 
     def start(self, images=IMAGES):
+        reap_orphans()
         started = time.monotonic()
         for engine in self.engines:
             engine.launch()

@@ -11,6 +11,7 @@ once; ``load_images`` gives them images as an offline site does (``docker save |
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import shutil
@@ -27,24 +28,35 @@ import adhoc_process
 HELPER_IMAGE = "debian:bookworm-20250908-slim"
 
 
+# Every engine lives in a directory of its own under the temporary directory, named with this
+# prefix: its data root, exec root, socket, pid file, config file, log and owner file.
+ROOT_PREFIX = "pt-dockerd-"
+
+
 class SecondEngine:
     """A dockerd of its own, with no bridge and no iptables, that can be stopped and started."""
 
-    def __init__(self):
-        token = secrets.token_hex(4)
-        self.data_root = "/var/lib/persist-test-dockerd-%s" % token
+    def __init__(self, token=None):
+        token = token or secrets.token_hex(4)
         # Short: the daemon's sockets live below it, and socket paths are limited to 108 bytes.
-        self.exec_root = "/run/pt-exec-%s" % token
-        self.socket = "/run/pt-dockerd-%s.sock" % token
-        self.pidfile = "/run/pt-dockerd-%s.pid" % token
+        self.root = os.path.join(tempfile.gettempdir(), ROOT_PREFIX + token)
+        self.data_root = os.path.join(self.root, "data")
+        self.exec_root = os.path.join(self.root, "x")
+        self.socket = os.path.join(self.root, "docker.sock")
+        self.pidfile = os.path.join(self.root, "dockerd.pid")
         # An empty configuration of its own: without one, dockerd reads /etc/docker/daemon.json.
-        self.config_file = "/run/pt-dockerd-%s.json" % token
-        self.log = "/tmp/pt-dockerd-%s.log" % token
+        self.config_file = os.path.join(self.root, "daemon.json")
+        # Which test process owns the daemon: a later session removes the daemons of one that died.
+        self.owner_file = os.path.join(self.root, "owner")
+        self.log = os.path.join(self.root, "dockerd.log")
         self.url = "unix://" + self.socket
         self.process = None
 
     def launch(self):
         """Start the daemon and return at once (``wait_until_ready`` waits for it)."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        with open(self.owner_file, "w") as owner:
+            owner.write("%d %s\n" % (os.getpid(), _start_time(os.getpid())))
         with open(self.config_file, "w") as config:
             config.write("{}\n")
         with open(self.log, "ab") as log:
@@ -90,15 +102,92 @@ class SecondEngine:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=60)
-        shutil.rmtree(self.data_root, ignore_errors=True)
-        shutil.rmtree(self.exec_root, ignore_errors=True)
-        for path in (self.socket, self.pidfile, self.config_file, self.log):
-            if os.path.exists(path):
-                os.unlink(path)
+        _remove_root(self.root)
 
     def _tail(self):
         with open(self.log, "rb") as log:
             return log.read()[-3000:].decode("utf-8", "replace")
+
+
+def _start_time(pid):
+    """When process ``pid`` started (clock ticks since boot), or None when it is gone: a pid
+    alone may have been reused."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _processes_of(root):
+    """{pid: command line} of the processes whose command line names ``root``: the dockerd of
+    an engine, its containerd and the containers' shims."""
+    found = {}
+    needle = root.encode() + b"/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                line = cmdline.read()
+        except OSError:
+            continue  # gone meanwhile
+        if needle in line:
+            found[int(entry)] = line
+    return found
+
+
+def _remove_root(root):
+    """Delete an engine's directory, after unmounting what a daemon that died left mounted
+    below it (container layers, volumes of running containers)."""
+    mounts = []
+    try:
+        with open("/proc/self/mountinfo") as mountinfo:
+            for line in mountinfo:
+                point = line.split()[4].replace("\\040", " ")
+                if point.startswith(root + "/"):
+                    mounts.append(point)
+    except OSError:
+        pass
+    for point in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def reap_orphans():
+    """Stop and remove the engines whose test process died without removing them (killed by
+    SIGKILL, a CI timeout): the ones whose owner file names a process that is gone. The
+    engines of live sessions, and any that this code did not start, are left alone.
+
+    Returns the directories it removed."""
+    reaped = []
+    for owner_file in glob.glob(os.path.join(tempfile.gettempdir(), ROOT_PREFIX + "*", "owner")):
+        try:
+            with open(owner_file) as owner:
+                pid, started = owner.read().split()
+        except (OSError, ValueError):
+            continue  # being written by a session that is starting its engines
+        if _start_time(int(pid)) == started:
+            continue
+        root = os.path.dirname(owner_file)
+        # dockerd first (it stops its containers and its containerd), then anything left.
+        for stopping in (lambda line: line.startswith(b"dockerd\0"), lambda line: True):
+            pids = [pid for pid, line in _processes_of(root).items() if stopping(line)]
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            adhoc_process.wait_until(lambda: not set(pids) & set(_processes_of(root)), timeout=60, interval=0.2)
+        for pid in _processes_of(root):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        adhoc_process.wait_until(lambda: not _processes_of(root), timeout=30, interval=0.2)
+        _remove_root(root)
+        reaped.append(root)
+    return reaped
 
 
 def load_images(engines, *names):
