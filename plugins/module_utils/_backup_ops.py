@@ -90,17 +90,30 @@ def _prepare_dest(dest, check_mode):
     return ["create backup directory %s" % dest]
 
 
-def unchanged_since(engine, volume, latest, excludes, current_fingerprint, recipients):
-    """Why the volume is unchanged since backup ``latest`` (a reason string), or None. A
-    backup with other excludes, an older digest version or other encryption recipients
-    (keys were rotated) does not count."""
+def _comparable(latest, excludes, recipients):
+    """Whether backup ``latest`` was taken as this one would be: the same excludes, the current
+    digest version, the same encryption recipients (not after a key rotation)."""
     recorded = latest["metadata"]
     if recorded.get("excludes", []) != list(excludes) or recorded["tree"].get("digest_version", 1) != CURRENT_VERSION:
-        return None
-    if sorted((encryption(recorded) or {}).get("recipients") or []) != sorted(recipients):
-        return None
-    if recorded["tree"].get("fingerprint") == current_fingerprint:
+        return False
+    return sorted((encryption(recorded) or {}).get("recipients") or []) == sorted(recipients)
+
+
+def _same_fingerprint(latest, current_fingerprint):
+    if latest["metadata"]["tree"].get("fingerprint") == current_fingerprint:
         return "its metadata fingerprint equals that of %s" % os.path.basename(latest["path"])
+    return None
+
+
+def unchanged_since(engine, volume, latest, excludes, current_fingerprint, recipients):
+    """Why the volume is unchanged since backup ``latest`` (a reason string), or None: its
+    metadata fingerprint, else its tree digest, equals the backup's (see _comparable)."""
+    if not _comparable(latest, excludes, recipients):
+        return None
+    reason = _same_fingerprint(latest, current_fingerprint)
+    if reason:
+        return reason
+    recorded = latest["metadata"]
     try:
         live = engine.tree_digest(volume, excludes)
     except HelperError as exc:
@@ -129,12 +142,37 @@ def backup(engine, params, check_mode, now=None):
             volume_name=volume,
         )
     guard = Consistency(engine, [(volume, READS)], params, check_mode, "volume_backup")
-    with guard:
-        result = _backup_quiet(engine, described, params, check_mode, now, guard)
-        guard.result = result
+    result = _unchanged_before_stopping(engine, described, params)
+    if result is None:
+        with guard:
+            result = _backup_quiet(engine, described, params, check_mode, now, guard)
+            guard.result = result
     result.update(guard.report())
     result["transport"] = engine.helpers.transport()
     return result
+
+
+def _unchanged_before_stopping(engine, described, params):
+    """The result of a backup skipped before anything is locked or stopped, when the cheap
+    check alone (the metadata fingerprint) shows the volume unchanged since its latest
+    backup, and nothing else is to be done (no leftovers to remove); else None. So an
+    unchanged volume whose containers would be stopped for the copy costs no downtime."""
+    volume, dest = described["name"], params["dest"]
+    if not params["if_changed"] or not os.path.isdir(dest):
+        return None
+    if stale_temporary_files(dest, FOREIGN_TEMP_GRACE) or orphan_sidecars(dest, ORPHAN_SIDECAR_GRACE):
+        return None
+    latest = latest_complete(scan_directory(dest), volume)
+    if latest is None or not _comparable(latest, params.get("exclude") or [], _recipients(params)):
+        return None
+    reason = _same_fingerprint(latest, fingerprint(engine, volume))
+    if reason is None:
+        return None
+    return dict(
+        changed=False, volume=volume, archive=None, actions=[], warnings=[],
+        skipped_reason="volume %s is unchanged since the latest backup: %s" % (volume, reason),
+        latest=summarize(latest["path"], latest["metadata"]),
+    )
 
 
 def _backup_quiet(engine, described, params, check_mode, now, guard):

@@ -25,7 +25,6 @@ import os
 import select
 import shutil
 import tempfile
-import time
 
 FAST_MOUNT = "/persist-fast"
 DIRECTORY_PREFIX = "persist-fast-"
@@ -77,23 +76,37 @@ class FastPath:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+# The helper's shell opens its end of the FIFO while it holds the FIFO open for reading and
+# writing on descriptor 3, then closes that: its open never waits for the module's end. The
+# module opens its end before the helper starts (open_reader, open_writer); should the module
+# die first, the helper reads an early end of file, or its writes fail, and it ends.
+_OPEN_WITHOUT_WAITING = 'exec 3<>"$0" && exec "$@" %s"$0" 3<&-'
+
+
 def output_to(command, container_fifo):
     """``command`` with its stdout sent into the FIFO (the shell opens it, then execs)."""
-    return ["sh", "-c", 'exec "$@" >"$0"', container_fifo] + list(command)
+    return ["sh", "-c", _OPEN_WITHOUT_WAITING % ">", container_fifo] + list(command)
 
 
 def input_from(command, container_fifo):
     """``command`` with its stdin taken from the FIFO."""
-    return ["sh", "-c", 'exec "$@" <"$0"', container_fifo] + list(command)
+    return ["sh", "-c", _OPEN_WITHOUT_WAITING % "<", container_fifo] + list(command)
 
 
-def read_fifo(path, alive, chunk=1 << 20):
-    """Yield what the helper writes into the FIFO at ``path`` until it closes it. Waits for the
-    helper to open it, and stops waiting when ``alive()`` says the helper is gone (then
-    whoever reads its exit status reports why)."""
+def open_reader(path):
+    """Open the FIFO at ``path`` for reading, before the helper that writes it starts: its
+    open never waits then, and should this process die, the helper's writes fail at once."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    _grow_pipe(descriptor)
+    return descriptor
+
+
+def read_fifo(descriptor, alive, chunk=1 << 20):
+    """Yield what the helper writes into the FIFO open at ``descriptor`` (see open_reader)
+    until it closes it; close the descriptor. Waits for the helper to open its end, and stops
+    waiting when ``alive()`` says the helper is gone (then whoever reads its exit status
+    reports why)."""
     try:
-        _grow_pipe(descriptor)
         poller = select.poll()
         poller.register(descriptor, select.POLLIN | select.POLLHUP)
         # Until a writer opened the FIFO, a read would say end of file: wait for one.
@@ -110,30 +123,29 @@ def read_fifo(path, alive, chunk=1 << 20):
         os.close(descriptor)
 
 
-def open_for_writing(path, alive):
-    """A blocking file descriptor writing into the FIFO at ``path`` once the helper opened it
-    for reading, or None when ``alive()`` says the helper ended first."""
-    while True:
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
-                raise
-            if not alive():
-                return None
-            time.sleep(0.005)
-            continue
-        _blocking(descriptor)
-        _grow_pipe(descriptor)
-        return descriptor
+def open_writer(path):
+    """Open the FIFO at ``path`` for writing, before the helper that reads it starts. It is
+    opened for reading and writing (Linux allows it on a FIFO), so that neither open waits;
+    the helper sees the end of its input when this descriptor is closed, by this process or
+    by its death."""
+    descriptor = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    _grow_pipe(descriptor)
+    return descriptor
 
 
-def write_all(descriptor, data):
-    """Write all of ``data``; BrokenPipeError when the helper stopped reading."""
+def write_all(descriptor, data, alive):
+    """Write all of ``data`` into the FIFO of open_writer; BrokenPipeError when the helper is
+    gone (nothing reads what stays in the pipe then)."""
     view = memoryview(data)
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
     while view:
-        written = os.write(descriptor, view)
-        view = view[written:]
+        try:
+            view = view[os.write(descriptor, view):]
+        except BlockingIOError:
+            while not poller.poll(_POLL_MS):
+                if not alive():
+                    raise BrokenPipeError(errno.EPIPE, "the helper stopped reading")
 
 
 def reap_directories(owner_is_gone):

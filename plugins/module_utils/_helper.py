@@ -24,7 +24,8 @@ from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     FAST_MOUNT,
     FastPath,
     input_from,
-    open_for_writing,
+    open_reader,
+    open_writer,
     output_to,
     read_fifo,
     reap_directories,
@@ -243,25 +244,32 @@ class HelperRunner:
         """
         read_only = [name for name in volumes if name != writes]
         fast = self._fast_path() if bulk else None
-        host_fifo = None
-        if fast:
-            host_fifo, container_fifo = fast.fifo()
-            command = output_to(command, container_fifo)
         if bulk:
             self.transports.add("fifo" if fast else "api")
-        run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special,
-                          bind=(fast.directory, False) if fast else None)
-        try:
-            if fast:
-                run.drain_in_background()
-                yield from prefetch(read_fifo(host_fifo, run.running))
-            else:
+        if not fast:
+            run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special)
+            try:
                 yield from run.output()
+                run.finish()
+            finally:
+                run.remove()
+            return
+        host_fifo, container_fifo = fast.fifo()
+        reader = open_reader(host_fifo)
+        try:
+            run = self._start(output_to(command, container_fifo), volumes, what, writable=writes is not None,
+                              read_only=read_only, special=special, bind=(fast.directory, False))
+        except BaseException:
+            os.close(reader)
+            os.unlink(host_fifo)
+            raise
+        try:
+            run.drain_in_background()
+            yield from prefetch(read_fifo(reader, run.running))
             run.finish()
         finally:
             run.remove()
-            if host_fifo:
-                os.unlink(host_fifo)
+            os.unlink(host_fifo)
 
     def run_with_input(self, command, volumes, chunks, what, special=False, bulk=False):
         """Run ``command`` with ``volumes`` mounted read-write, write ``chunks`` to its stdin.
@@ -289,11 +297,17 @@ class HelperRunner:
             finally:
                 run.remove()
         host_fifo, container_fifo = fast.fifo()
-        run = self._start(input_from(command, container_fifo), volumes, what, writable=True, special=special,
-                          bind=(fast.directory, False))
+        writer = open_writer(host_fifo)
+        try:
+            run = self._start(input_from(command, container_fifo), volumes, what, writable=True, special=special,
+                              bind=(fast.directory, False))
+        except BaseException:
+            os.close(writer)
+            os.unlink(host_fifo)
+            raise
         try:
             run.drain_in_background()
-            run.send_through(host_fifo, prefetch(chunks))
+            run.send_through(writer, prefetch(chunks))
             return run.finish()
         finally:
             run.remove()
@@ -450,18 +464,16 @@ class _HelperRun:
         except (TruncatedStream, OSError):
             pass  # the exit status says what happened
 
-    def send_through(self, host_fifo, chunks):
-        """Write ``chunks`` into the FIFO the helper reads as its stdin, then close it."""
-        descriptor = open_for_writing(host_fifo, self.running)
-        if descriptor is None:
-            return  # ended before it read anything: finish() says why
+    def send_through(self, writer, chunks):
+        """Write ``chunks`` into the FIFO the helper reads as its stdin (``writer``, see
+        _fast_path.open_writer), then close it: the helper's input ends."""
         try:
             for chunk in chunks:
-                write_all(descriptor, chunk)
+                write_all(writer, chunk, self.running)
         except BrokenPipeError as exc:
             raise HelperError("The helper container stopped taking data while %s (%s)%s" % (self.what, exc, self._exit_detail()))
         finally:
-            os.close(descriptor)
+            os.close(writer)
 
     def output(self):
         """Yield stdout data until the container closes its streams; keep a tail of stderr.

@@ -121,7 +121,7 @@ def mount_table(container_summaries):
 
     ``container_summaries`` is the API's container list (``all=True``). Every entry of the
     result says the container's name, id, state, whether it is active (running, paused or
-    restarting), whether the mount is read-only, and where it is mounted.
+    restarting), whether the mount is read-only, where it is mounted, and its labels.
     """
     table = {}
     for summary in container_summaries:
@@ -139,6 +139,7 @@ def mount_table(container_summaries):
                     "running": state in ACTIVE_STATES,
                     "read_only": not mount.get("RW", True),
                     "mount_path": mount.get("Destination"),
+                    "labels": dict(summary.get("Labels") or {}),
                 }
             )
     for users in table.values():

@@ -24,8 +24,9 @@ description:
     name, and the sidecar likewise. A failed or killed run leaves nothing under a final name; its
     temporary files are removed by a later run.
   - With O(if_changed=true), nothing is written when the volume is unchanged since its latest
-    complete backup in O(dest). A metadata fingerprint decides cheaply, and where it cannot, the
-    tree digest of the live volume is compared with the backup's.
+    complete backup in O(dest). A metadata fingerprint decides cheaply, before anything is locked
+    or any container stopped (an unchanged volume costs its services no downtime); where it cannot,
+    the tree digest of the volume is compared with the backup's, with the containers stopped.
   - Consistent around live containers. A copy taken while a database writes can be corrupt, so by
     default the backup refuses a volume that a running container mounts read-write. O(containers)
     (or a label on each container) stops or pauses them for the duration, and O(pre_commands) can

@@ -168,6 +168,11 @@ volumes:
           description: Whether the volume is mounted read-only in it.
           type: bool
           sample: false
+        labels:
+          description:
+            - The container's labels, for example C(persist.docker.containers) (the backup policy) or those
+              the database role sets (C(persist.docker.database.engine)).
+          type: dict
         mount_path:
           description: Where the volume is mounted inside the container.
           type: str

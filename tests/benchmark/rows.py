@@ -138,7 +138,7 @@ def recipe_restore(context):
     try:
         measured = _recipe_container(
             context, "restore", [(target, "/data"), (os.path.dirname(context.recipe_archive), "/backup")],
-            ["tar", "xzf", "/backup/backup.tar.gz", "-C", "/data"],
+            ["sh", "-c", "tar xzf /backup/backup.tar.gz -C /data && sync"],
         )
     finally:
         context.session.remove_volume(target)
@@ -149,7 +149,7 @@ def recipe_copy(context):
     target = context.empty_volume("recipe-copy")
     try:
         measured = _recipe_container(
-            context, "copy", [(context.source, "/from"), (target, "/to")], ["cp", "-av", "/from/.", "/to/"],
+            context, "copy", [(context.source, "/from"), (target, "/to")], ["sh", "-c", "cp -av /from/. /to/ && sync"],
         )
     finally:
         context.session.remove_volume(target)
@@ -171,7 +171,7 @@ def limit_restore(context):
         limit_backup(context)
     target = context.empty_volume("limit-restore")
     try:
-        measured = _shell(context, "zstd -q -dc %s | tar -x -C %s"
+        measured = _shell(context, "zstd -q -dc %s | tar -x -C %s && sync"
                           % (shlex.quote(context.limit_archive), shlex.quote(context.session.mountpoint(target))))
     finally:
         context.session.remove_volume(target)
@@ -181,7 +181,7 @@ def limit_restore(context):
 def limit_copy(context):
     target = context.empty_volume("limit-copy")
     try:
-        measured = _shell(context, "cp -a %s/. %s/"
+        measured = _shell(context, "cp -a %s/. %s/ && sync"
                           % (shlex.quote(context.source_mountpoint), shlex.quote(context.session.mountpoint(target))))
     finally:
         context.session.remove_volume(target)
@@ -294,17 +294,17 @@ ROWS = [
     Row("ours-rebackup", "ours", "rebackup", ours_rebackup,
         "volume_backup if_changed=true on the same dest, volume unchanged (must write nothing)"),
     Row("recipe-restore", "recipe", "restore", recipe_restore,
-        "docker run --rm -v NEW:/data -v DIR:/backup IMAGE tar xzf /backup/backup.tar.gz -C /data"),
+        "docker run --rm -v NEW:/data -v DIR:/backup IMAGE tar xzf /backup/backup.tar.gz -C /data, then sync"),
     Row("limit-restore", "limit", "restore", limit_restore,
-        "zstd -dc FILE | tar -x -C NEW_MOUNTPOINT (host)"),
+        "zstd -dc FILE | tar -x -C NEW_MOUNTPOINT, then sync (host)"),
     Row("ours-restore", "ours", "restore", ours_restore,
         "volume_restore create=true into an empty volume"),
     Row("ours-noop-restore", "ours", "noop-restore", ours_noop_restore,
         "volume_restore restore_when=different, target already equal (must change nothing)"),
     Row("recipe-copy", "recipe", "copy", recipe_copy,
-        "docker run --rm -v VOL:/from -v NEW:/to IMAGE cp -av /from/. /to/"),
+        "docker run --rm -v VOL:/from -v NEW:/to IMAGE cp -av /from/. /to/, then sync"),
     Row("limit-copy", "limit", "copy", limit_copy,
-        "cp -a MOUNTPOINT/. NEW_MOUNTPOINT/ (host)"),
+        "cp -a MOUNTPOINT/. NEW_MOUNTPOINT/, then sync (host)"),
     Row("ours-copy", "ours", "copy", ours_copy,
         "volume_copy into an empty volume"),
     Row("floor-stream-out", "floor", "stream-out", floor_stream_out,

@@ -92,6 +92,24 @@ def test_backup_with_stop_stops_the_writer_for_the_copy_and_starts_it_again(run_
     assert engine.client.containers.list(all=True, filters={"name": "persist-lock-%s" % name}) == []
 
 
+def test_an_unchanged_volume_is_not_backed_up_again_and_its_containers_are_not_stopped(run_module, engine, backup_dir):
+    """The metadata fingerprint is compared before anything is locked or stopped: a service
+    whose volume did not change is not taken down every night for nothing."""
+    name = engine.create_volume("unchanged-service")
+    write_file(engine.mountpoint(name) / "data", b"settled")
+    reader = engine.container("idle", name, state="running", labels={"persist.docker.containers": "stop"})
+    first = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    assert first["changed"] is True and first["consistency"]["containers"][0]["performed"] is True, first
+    started = _started_at(reader)
+
+    again = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert again["changed"] is False, again
+    assert "metadata fingerprint equals" in again["skipped_reason"]
+    assert again["consistency"]["containers"] == [] and again["lock"]["names"] == []
+    assert _started_at(reader) == started and reader.status == "running"
+
+
 def test_check_mode_reports_the_containers_it_would_stop_and_stops_nothing(run_module, engine, backup_dir):
     name = engine.create_volume("check")
     writer = _writer(engine, name)

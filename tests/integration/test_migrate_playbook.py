@@ -21,40 +21,13 @@ import tempfile
 
 import pytest
 
-import adhoc_process
+from playbooks import failures, run_playbook
 from second_engine import load_images
 from test_database_images import free_port
 
 PASSWORD = "Migrate pass'word $1"
 ROWS = "500:125250"
 ROWS_AND_ONE = "501:125751"
-
-
-def _playbook(name, inventory, extra_vars):
-    """Runs persist.docker.NAME as an operator does; returns (rc, its JSON output)."""
-    env = dict(
-        adhoc_process.ansible_environment(),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
-        ANSIBLE_SHOW_CUSTOM_STATS="true",
-    )
-    command = [sys.executable, "-m", "ansible.cli.playbook", name, "-i", str(inventory), "-e", json.dumps(extra_vars)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
-    try:
-        return run.returncode, json.loads(run.stdout)
-    except ValueError:
-        raise AssertionError("%s printed no JSON: %s %s" % (name, run.stdout[-3000:], run.stderr[-3000:]))
-
-
-def _failures(output):
-    """The messages of the tasks that failed (and were not rescued) in a JSON output."""
-    messages = []
-    for play in output["plays"]:
-        for task in play["tasks"]:
-            for result in task["hosts"].values():
-                if result.get("failed") and not result.get("ansible_loop_var"):
-                    messages.append(result.get("msg", ""))
-    return messages
 
 
 def _psql(client, container, sql, port):
@@ -111,7 +84,7 @@ def _migrate(hosts, source, dest, **more):
     extra_vars = dict(
         persist_source_host=source, persist_dest_host=dest, persist_volume=hosts["volume"],
         persist_database=hosts["database"], persist_database_vars=hosts["database_vars"], **more)
-    return _playbook("persist.docker.migrate", hosts["inventory"], extra_vars)
+    return run_playbook("persist.docker.migrate", hosts["inventory"], extra_vars)
 
 
 def test_migrate_moves_a_postgres_volume_to_another_engine_and_back_with_every_row(
@@ -126,7 +99,7 @@ def test_migrate_moves_a_postgres_volume_to_another_engine_and_back_with_every_r
     # host-a -> host-b, by volume_copy straight into the other engine.
     rc, output = _migrate(hosts, "host-a", "host-b", persist_dest_docker_host=hosts["other"].url)
 
-    assert rc == 0, _failures(output)
+    assert rc == 0, failures(output)
     moved = output["global_custom_stats"]["persist_migrate"]
     assert moved["status"] == "migrated" and moved["method"] == "copy" and moved["database"] == database
     assert moved["tree_digest"]["source"] == moved["tree_digest"]["dest"]
@@ -148,12 +121,12 @@ def test_migrate_moves_a_postgres_volume_to_another_engine_and_back_with_every_r
 
     assert rc != 0
     assert any("Volume %s on host-a already holds" % volume in message and "persist_confirm=true" in message
-               for message in _failures(output)), _failures(output)
+               for message in failures(output)), failures(output)
     assert other_client.containers.get(database).status == "running"
 
     rc, output = _migrate(hosts, "host-b", "host-a", persist_method="archive", persist_confirm=True)
 
-    assert rc == 0, _failures(output)
+    assert rc == 0, failures(output)
     back = output["global_custom_stats"]["persist_migrate"]
     assert back["status"] == "migrated" and back["method"] == "archive"
     assert back["tree_digest"]["source"] == back["tree_digest"]["dest"]

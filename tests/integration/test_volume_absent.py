@@ -113,9 +113,9 @@ def test_absent_refuses_a_volume_used_by_running_and_stopped_containers_even_wit
     exited = engine.container("exited", name, state="exited")
     users = sorted(
         [
-            dict(name=running.name, id=running.id, state="running", running=True, read_only=False, mount_path="/data"),
-            dict(name=created.name, id=created.id, state="created", running=False, read_only=True, mount_path="/mnt/ro"),
-            dict(name=exited.name, id=exited.id, state="exited", running=False, read_only=False, mount_path="/data"),
+            dict(name=running.name, id=running.id, state="running", running=True, read_only=False, mount_path="/data", labels={}),
+            dict(name=created.name, id=created.id, state="created", running=False, read_only=True, mount_path="/mnt/ro", labels={}),
+            dict(name=exited.name, id=exited.id, state="exited", running=False, read_only=False, mount_path="/data", labels={}),
         ],
         key=lambda user: user["name"],
     )

@@ -32,13 +32,15 @@ echo $(( $(du -s -B1 /data | cut -f1) - $(stat -c '%b * %B' /data) ))
 
 def test_info_describes_the_volume_and_every_container_that_mounts_it(run_module, engine):
     name = engine.create_volume("described", labels={"persist.backup": "true"})
-    writer = engine.container("writer", name, state="running")
+    writer = engine.container("writer", name, state="running", labels={"com.example.app": "shop"})
     reader = engine.container("reader", name, state="exited", read_only=True, mount_path="/srv/ro")
     inspect = engine.inspect(name)
     containers = sorted(
         [
-            dict(name=writer.name, id=writer.id, state="running", running=True, read_only=False, mount_path="/data"),
-            dict(name=reader.name, id=reader.id, state="exited", running=False, read_only=True, mount_path="/srv/ro"),
+            dict(name=writer.name, id=writer.id, state="running", running=True, read_only=False, mount_path="/data",
+                 labels={"com.example.app": "shop"}),
+            dict(name=reader.name, id=reader.id, state="exited", running=False, read_only=True, mount_path="/srv/ro",
+                 labels={}),
         ],
         key=lambda user: user["name"],
     )

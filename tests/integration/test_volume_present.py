@@ -172,7 +172,7 @@ def test_recreate_if_empty_refuses_a_volume_that_a_stopped_container_references(
     assert "used by 1 container:" in result["msg"]
     assert "%s (created, rw at /data)" % user.name in result["msg"]
     assert result["containers"] == [
-        dict(name=user.name, id=user.id, state="created", running=False, read_only=False, mount_path="/data")
+        dict(name=user.name, id=user.id, state="created", running=False, read_only=False, mount_path="/data", labels={})
     ]
     assert engine.inspect(name)["Labels"] == {"tier": "old"}
 

@@ -12,7 +12,8 @@ from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     DIRECTORY_PREFIX,
     FastPath,
     input_from,
-    open_for_writing,
+    open_reader,
+    open_writer,
     output_to,
     read_fifo,
     reap_directories,
@@ -39,11 +40,12 @@ def test_the_directory_is_private_and_the_token_proves_it(fast):
 def test_a_command_writing_into_the_fifo_is_read_whole(fast):
     host, _container = fast.fifo()
     data = os.urandom(5 * 1024 * 1024)
+    reader = open_reader(host)
     # The shell wrapper as a helper runs it, with the FIFO at its host path.
     writer = subprocess.Popen(output_to(["cat"], host), stdin=subprocess.PIPE)
     feeder = threading.Thread(target=lambda: (writer.stdin.write(data), writer.stdin.close()))
     feeder.start()
-    assert b"".join(read_fifo(host, lambda: writer.poll() is None)) == data
+    assert b"".join(read_fifo(reader, lambda: writer.poll() is None)) == data
     feeder.join()
     assert writer.wait() == 0
 
@@ -51,10 +53,10 @@ def test_a_command_writing_into_the_fifo_is_read_whole(fast):
 def test_a_command_reading_the_fifo_gets_every_byte(fast, tmp_path):
     host, _container = fast.fifo()
     out = tmp_path / "out"
+    descriptor = open_writer(host)
     reader = subprocess.Popen(input_from(["sh", "-c", "cat > %s" % out], host))
-    descriptor = open_for_writing(host, lambda: reader.poll() is None)
     data = os.urandom(3 * 1024 * 1024 + 5)
-    write_all(descriptor, data)
+    write_all(descriptor, data, lambda: reader.poll() is None)
     os.close(descriptor)
     assert reader.wait() == 0
     assert out.read_bytes() == data
@@ -62,8 +64,45 @@ def test_a_command_reading_the_fifo_gets_every_byte(fast, tmp_path):
 
 def test_waiting_for_a_helper_that_never_opens_its_fifo_ends_when_it_is_gone(fast):
     host, _container = fast.fifo()
-    assert list(read_fifo(host, lambda: False)) == []
-    assert open_for_writing(host, lambda: False) is None
+    assert list(read_fifo(open_reader(host), lambda: False)) == []
+
+
+def test_a_helper_that_stops_reading_makes_the_writer_fail_instead_of_hang(fast):
+    host, _container = fast.fifo()
+    descriptor = open_writer(host)
+    reader = subprocess.Popen(input_from(["true"], host))  # opens its input, reads nothing
+    reader.wait(timeout=10)
+    with pytest.raises(BrokenPipeError):
+        write_all(descriptor, bytes(8 << 20), lambda: reader.poll() is None)
+    os.close(descriptor)
+
+
+def test_the_helpers_end_never_waits_and_sees_the_end_when_this_process_closes_or_dies(fast):
+    """Both ends are opened before the helper starts: a helper never blocks in open(), so a
+    killed module cannot leave it waiting forever."""
+    out_host, _container = fast.fifo()
+    reader = open_reader(out_host)
+    writer = subprocess.run(output_to(["echo", "done"], out_host), timeout=10, check=True)
+    assert writer.returncode == 0
+    assert b"".join(read_fifo(reader, lambda: False)) == b"done\n"
+    in_host, _container = fast.fifo()
+    descriptor = open_writer(in_host)
+    helper = subprocess.Popen(input_from(["cat"], in_host), stdout=subprocess.PIPE)
+    os.close(descriptor)  # as when the module dies
+    assert helper.communicate(timeout=10)[0] == b""
+
+
+def test_a_helper_started_after_the_module_died_ends_instead_of_waiting(fast):
+    """The module's ends are closed before the helper opens its own: the helper reads an
+    empty input, or its writes fail, and it exits at once."""
+    in_host, _container = fast.fifo()
+    os.close(open_writer(in_host))
+    reading = subprocess.run(input_from(["wc", "-c"], in_host), capture_output=True, timeout=10)
+    assert (reading.returncode, reading.stdout.strip()) == (0, b"0")
+    out_host, _container = fast.fifo()
+    os.close(open_reader(out_host))
+    writing = subprocess.run(output_to(["head", "-c", "1000000", "/dev/zero"], out_host), capture_output=True, timeout=10)
+    assert writing.returncode != 0
 
 
 def test_directories_of_runs_that_are_gone_are_removed_and_others_kept():
