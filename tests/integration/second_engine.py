@@ -111,12 +111,14 @@ class SecondEngine:
 
 def _start_time(pid):
     """When process ``pid`` started (clock ticks since boot), or None when it is gone: a pid
-    alone may have been reused."""
+    alone may have been reused. A zombie is gone too (dead, only not yet waited for: a
+    container's init may never wait for the orphans it inherits)."""
     try:
         with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    return None if len(fields) < 20 or fields[0] == "Z" else fields[19]
 
 
 def _processes_of(root):
