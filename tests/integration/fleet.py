@@ -21,12 +21,12 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+import playbooks
 from second_engine import HELPER_IMAGE, SecondEngine, load_images, reap_orphans
 
 # The data containers of the scenarios run the same Debian image as the helpers.
@@ -223,92 +223,16 @@ def inventory(hosts):
     return {"all": {"children": {"docker_hosts": {"hosts": hosts}}}}
 
 
-class ControllerUsage(threading.Thread):
-    """Samples what an ansible-playbook run costs the controller: its main process and its
-    forks (workers), not the modules they start (which run on the managed nodes). Memory as
-    PSS, so that the pages the forks share with the main process count once; CPU as the
-    seconds each of those processes used, as last seen (workers live for the whole play)."""
-
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak_bytes = 0
-        self.peak_processes = 0
-        self.cpu_ticks = {}
-        self.done = threading.Event()
-
-    @property
-    def cpu_seconds(self):
-        return round(sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK"), 1)
-
-    @property
-    def main_cpu_seconds(self):
-        """The main process's share: it alone queues every task and takes in every result."""
-        return round(self.cpu_ticks.get(self.pid, 0) / os.sysconf("SC_CLK_TCK"), 1)
-
-    def run(self):
-        import adhoc_process
-
-        while not self.done.wait(0.25):
-            total = processes = 0
-            for pid in adhoc_process.process_tree(self.pid):
-                try:
-                    with open("/proc/%d/cmdline" % pid, "rb") as cmdline:
-                        if b"ansible.cli.playbook" not in cmdline.read():
-                            continue
-                    with open("/proc/%d/smaps_rollup" % pid) as rollup:
-                        total += 1024 * sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-                    with open("/proc/%d/stat" % pid) as stat:
-                        fields = stat.read().rsplit(")", 1)[1].split()
-                    self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
-                    processes += 1
-                except (OSError, ValueError, IndexError):
-                    continue  # gone meanwhile
-            self.peak_bytes = max(self.peak_bytes, total)
-            self.peak_processes = max(self.peak_processes, processes)
-
-
-def run_playbook(name, inventory_data, extra_vars, directory, forks=4, extra_args=(), measure=None):
-    """``ansible-playbook persist.docker.NAME`` as an operator runs it, with the JSON callback.
-
-    Returns (rc, the JSON output, wall seconds). The inventory is written into ``directory``.
-    ``measure``, a dict, receives the controller's peak memory and CPU time (``ControllerUsage``).
-    """
-    import adhoc_process
-
+def run_playbook(name, inventory_data, extra_vars, directory, forks=4, measure=None):
+    """``ansible-playbook persist.docker.NAME`` over the fleet (playbooks.run_playbook), with the
+    inventory ``inventory_data`` written into ``directory``. Returns (rc, the JSON output, wall
+    seconds); ``measure``, a dict, also receives what the run cost the controller."""
     path = os.path.join(directory, "inventory-%s.json" % secrets.token_hex(3))
     with open(path, "w") as handle:
         json.dump(inventory_data, handle)
-    env = dict(
-        adhoc_process.ansible_environment(),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_SHOW_CUSTOM_STATS="true",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-    )
-    command = [sys.executable, "-m", "ansible.cli.playbook", name, "-i", path, "--forks", str(forks),
-               "-e", json.dumps(extra_vars)] + list(extra_args)
-    started = time.monotonic()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = ControllerUsage(process.pid)
-    if measure is not None:
-        sampler.start()
-    try:
-        stdout, stderr = process.communicate(timeout=1200)
-    finally:
-        if process.poll() is None:
-            adhoc_process.kill_tree(process)
-        sampler.done.set()
-    seconds = round(time.monotonic() - started, 1)
-    if measure is not None:
-        sampler.join()
-        measure.update(peak_bytes=sampler.peak_bytes, peak_processes=sampler.peak_processes, cpu_seconds=sampler.cpu_seconds,
-                       main_cpu_seconds=sampler.main_cpu_seconds)
-    try:
-        return process.returncode, json.loads(stdout), seconds
-    except ValueError:
-        raise AssertionError("%s printed no JSON (rc %s): %s %s" % (name, process.returncode, stdout[-3000:], stderr[-3000:]))
+    measured = {} if measure is None else measure
+    rc, output = playbooks.run_playbook(name, path, extra_vars, timeout=1200, forks=forks, measure=measured)
+    return rc, output, measured["wall_seconds"]
 
 
 def summary_of(output):
