@@ -13,10 +13,13 @@ and its artifact_data, which a workflow hands to its next node.
 
 from __future__ import annotations
 
+import glob
+import os
+
 import pytest
 
 from awx_job import AwxJob, build_collection, credential_type, install_collection, survey_answers
-from fleet import unreachable_host_vars
+from fleet import role_report, unreachable_host_vars
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +160,50 @@ def test_migrate_job_with_its_optional_answers_left_blank_moves_a_volume_through
     moved = job.stats()["artifact_data"]["persist_migrate"]
     assert moved["status"] == "migrated" and moved["method"] == "archive" and moved["dest_volume"] == volume, moved
     assert moved["tree_digest"]["source"] == moved["tree_digest"]["dest"]
+
+
+def test_backup_and_verify_jobs_give_the_off_host_credential_to_ssh_and_s3_targets_that_name_none_and_never_show_it(
+        fleet, fleet_volumes, collections, tmp_path):
+    from offsite_servers import MotoServer, SshServer, running
+
+    fleet_volumes.create(["fleet-3"])
+    [volume] = fleet_volumes.volumes["fleet-3"]
+    inventory = {"docker_hosts": {"fleet-3": fleet_volumes.host_vars("fleet-3")}}
+    with running(SshServer()) as ssh_server, running(MotoServer(auth=True)) as s3_server:
+        target_dir = ssh_server.directory("awx")
+        bucket = s3_server.bucket()
+        # The job template names the targets; their secrets come only from the credential.
+        targets = [ssh_server.target(target_dir, private_key=None),
+                   {key: value for key, value in s3_server.target(bucket).items() if key not in ("access_key", "secret_key")}]
+        with open(ssh_server.client_key) as handle:
+            ssh_key = handle.read()
+        secrets_given = {"s3_access_key": s3_server.access_key, "s3_secret_key": s3_server.secret_key, "ssh_private_key": ssh_key}
+        offsite_type = credential_type("persist_docker_offsite")
+        template_vars = {"persist_backup_volume_labels": [fleet_volumes.label], "persist_backup_test_restore": False,
+                         "persist_backup_offsite": targets}
+        keys_before = set(glob.glob("/tmp/persist-offsite-key-*"))
+
+        backup = AwxJob(tmp_path, 501, "backup.yml", inventory, collections, template_vars=template_vars,
+                        survey=survey_answers("backup", persist_hosts="fleet-3"), credentials=[(offsite_type, secrets_given)]).run()
+        verify = AwxJob(tmp_path, 502, "verify.yml", inventory, collections, template_vars={"persist_backup_offsite": targets},
+                        survey=survey_answers("verify", persist_hosts="fleet-3"), credentials=[(offsite_type, secrets_given)]).run()
+        # Without the credential the targets have no keys: the copy fails, naming its target.
+        keyless = AwxJob(tmp_path, 503, "verify.yml", inventory, collections, template_vars={"persist_backup_offsite": targets},
+                         survey=survey_answers("verify", persist_hosts="fleet-3")).run()
+
+        assert backup.status == "successful", backup.failed_messages()
+        [entry] = backup.stats()["artifact_data"]["persist_backup"]["per_host"]
+        [report] = role_report(entry)["volumes"]
+        assert [target["errors"] for target in report["offsite"]] == [[], []], report["offsite"]
+        archive = os.path.basename(report["archive"]["path"])
+        assert sorted(os.listdir(target_dir)) == [archive, archive + ".json"]
+        objects = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+        assert sorted(item["Key"] for item in objects) == [archive, archive + ".json"]
+        assert verify.status == "successful", verify.failed_messages()
+        [verdict] = verify.stats()["artifact_data"]["persist_verify"]["per_host"][0]["volumes"]
+        assert [copy["status"] for copy in verdict["offsite"]] == ["passed", "passed"], verdict
+        assert keyless.status == "failed"
+        assert set(glob.glob("/tmp/persist-offsite-key-*")) == keys_before, "the SSH key was left on the host"
+        shown = [value.strip() for value in secrets_given.values()]
+        for job in (backup, verify, keyless):
+            assert not any(secret in text for secret in shown for text in _texts_of(job)), "job %s shows a secret" % job.job_id
