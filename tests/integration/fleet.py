@@ -39,7 +39,7 @@ class Fleet:
     """``size`` engines, started in parallel; ``remove`` stops them and deletes their data roots."""
 
     def __init__(self, size):
-        self.engines = [SecondEngine() for _ in range(size)]
+        self.engines = [SecondEngine() for number in range(size)]
         self.clients = []
         self.names = ["fleet-%d" % number for number in range(1, size + 1)]
         self.start_seconds = None
