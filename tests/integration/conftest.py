@@ -27,9 +27,11 @@ the modules themselves only ever reach volume data through their helper containe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -361,17 +363,62 @@ def session_label():
     return SESSION_LABEL
 
 
+@contextlib.contextmanager
+def _terminations_interrupt():
+    """SIGTERM and SIGHUP (a CI timeout, a closed terminal) interrupt the session as Ctrl-C
+    does, so that pytest runs the finalizers that stop the tests' own engines. A SIGKILL runs
+    none: the next session removes what it left (second_engine.reap_orphans)."""
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 @pytest.fixture
 def second_engine(docker_client):
     """A dockerd of the test's own (see second_engine.SecondEngine) with the helper image,
     loaded from the main engine as an offline site gets it; stopped and removed afterwards.
     Yields (SecondEngine, its SDK client)."""
-    from second_engine import HELPER_IMAGE, SecondEngine, load_images
+    from second_engine import HELPER_IMAGE, SecondEngine, load_images, reap_orphans
 
+    reap_orphans()
     engine = SecondEngine()
-    try:
-        client = engine.start()
-        load_images(docker_client, client, HELPER_IMAGE)
-        yield engine, client
-    finally:
-        engine.remove()
+    with _terminations_interrupt():
+        try:
+            client = engine.start()
+            load_images([engine], HELPER_IMAGE)
+            yield engine, client
+        finally:
+            engine.remove()
+
+
+@pytest.fixture(scope="session")
+def fleet(docker_client):
+    """Four simulated Docker hosts (fleet.Fleet: a dockerd each, started in parallel, given the
+    helper and data images), shared by the fleet and AWX tests of the session; stopped and
+    removed with their directories at the end, also when a test or the start failed or the
+    session was terminated."""
+    from fleet import Fleet
+
+    hosts = Fleet(4)
+    with _terminations_interrupt():
+        try:
+            yield hosts.start()
+        finally:
+            hosts.remove()
+
+
+@pytest.fixture
+def fleet_volumes(fleet):
+    """This test's volumes, containers and directories on the fleet (fleet.FleetVolumes), all
+    removed at the end, on the engines that still answer."""
+    from fleet import FleetVolumes
+
+    state = FleetVolumes(fleet, "fleet")
+    yield state
+    state.remove()

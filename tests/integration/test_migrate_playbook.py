@@ -45,7 +45,7 @@ def two_hosts(engine, second_engine, docker_client, tmp_path):
     """host-a (this engine) and host-b (a second engine with the database's image), and the
     database role's variables for a PostgreSQL named for this test."""
     other, other_client = second_engine
-    load_images(docker_client, other_client, "postgres:15")
+    load_images([other], "postgres:15")
     port = free_port()
     database = engine.container_name("migrate-db")
     volume = engine.name("migrate-db-data")
