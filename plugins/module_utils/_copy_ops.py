@@ -9,18 +9,18 @@ copy pipeline (_copy_pipeline), with the live-container policy and locks on both
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 
 from ansible_collections.persist.docker.plugins.module_utils._connection import connect, prefixed_params
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS, WRITES, consistency_method
-from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import compare_volumes, copy_between, read_volume, reading, remove_quietly
+from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import compare_volumes, copy_between, reading, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import comparable, destination_settings
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
-from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
 
 try:
     from docker.errors import APIError
@@ -197,7 +197,7 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
 
     started = time.time()
     compare_dest = current is not None and when == "different" and not (check_mode and result["finished_interrupted"])
-    empty_root = _root_of_empty(dest_engine, dest) if compare_dest and not check_mode else None
+    empty_root = dest_engine.root_if_empty(dest) if compare_dest and not check_mode else None
     differences = TreeDifferences()
     if (compare_dest and empty_root is None) or check_mode:
         # Check mode reads the source through the safety rules too, so that it predicts a refusal.
@@ -261,17 +261,6 @@ def _noting_differences(result, differences, empty_root, mode, source, dest, pla
 
 class _NothingToCopy(Exception):
     """The staged copy would change nothing: it is discarded, not swapped in."""
-
-
-def _root_of_empty(engine, volume):
-    """The tree-digest record of the root of ``volume`` when it holds no entry, else None
-    (reads no further than its second entry)."""
-    with closing(read_volume(engine, volume)) as chunks:
-        records = iter(RecordStream(chunks))
-        root = next(records, None)
-        if root is None or next(records, None) is not None:
-            return None
-    return root[1]
 
 
 def _note_differences(result, differences, mode, source, dest, planned):
