@@ -26,8 +26,8 @@ import time
 from contextlib import closing
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError, ReservedEntries
-from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken, owner_token
-from ansible_collections.persist.docker.plugins.module_utils._journal import JOURNAL, ReservedState, plan_recovery, valid_token
+from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken, owner_is_gone, owner_token
+from ansible_collections.persist.docker.plugins.module_utils._journal import JOURNAL, OLD_PREFIX, STAGING_PREFIX, ReservedState, plan_recovery, valid_token
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     VOLUME_MOUNT,
     clean_command,
@@ -110,15 +110,17 @@ def stage_and_swap(engine, target, stage, mode, commit, special=False, check_sta
         RECORD_LABEL: target, TOKEN_LABEL: token, MODE_LABEL: mode, SECRET_LABEL: secret,
         OWNER_LABEL: owner_token(), CREATED_LABEL: str(int(time.time())), SPECIAL_LABEL: "true" if special else "false",
     }
+    what = "staging a restore into volume %s" % target
     try:
-        engine.helpers.create_marker(record_name(target), labels, "staging a restore into volume %s" % target)
+        engine.helpers.create_marker(record_name(target), labels, what)
     except NameTaken:
-        raise ReservedEntries(
-            "The engine holds the record of another staged restore or copy into volume %s (container %s), "
-            "which the recovery of this run did not clear. Run the task again; if it persists, another run "
-            "is working on the volume outside the lock." % (target, record_name(target)),
-            volume_name=target,
-        )
+        if not _stale_record(engine, target):
+            raise _record_in_the_way(target)
+        _forget_record(engine, target)
+        try:
+            engine.helpers.create_marker(record_name(target), labels, what)
+        except NameTaken:
+            raise _record_in_the_way(target)
     volumes = {target: VOLUME_MOUNT}
     try:
         stage(token)
@@ -144,6 +146,28 @@ def stage_and_swap(engine, target, stage, mode, commit, special=False, check_sta
                 "containers that use the volume stay stopped until then." % (exc.msg.rstrip("."), target))
         raise
     _forget_record(engine, target)
+
+
+def _stale_record(engine, volume):
+    """Whether the engine's record of a staged run into ``volume`` is one a killed run left
+    after its swap ended (or before its staging began): its owner is a process of this host
+    that is gone, and the volume holds no journal and no tree of its token. Such a record is
+    removed; any other stops the run."""
+    labels = engine.helpers.marker_labels(record_name(volume))
+    record = read_record(engine, volume)
+    if labels is None or record is None or not owner_is_gone(labels.get(OWNER_LABEL)):
+        return False
+    entries = reserved_state(engine, volume).entries
+    return not any(name in entries for name in (JOURNAL, STAGING_PREFIX + record["token"], OLD_PREFIX + record["token"]))
+
+
+def _record_in_the_way(target):
+    return ReservedEntries(
+        "The engine holds the record of another staged restore or copy into volume %s (container %s), "
+        "which the recovery of this run did not clear. Run the task again; if it persists, another run "
+        "is working on the volume outside the lock." % (target, record_name(target)),
+        volume_name=target,
+    )
 
 
 def recover(engine, volume, commit, check_mode, recovery, actions):

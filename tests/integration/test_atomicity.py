@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 
 import pytest
 from docker.errors import APIError, NotFound
 
 import adhoc_process
+from conftest import TEST_IMAGE
 from volume_trees import differences, fill_random, reserved_leftovers, set_attributes, snapshot, write_file
 
 KILLS = 5
@@ -190,10 +192,52 @@ def test_restore_killed_at_random_moments_leaves_old_or_new_tree_and_next_run_fi
             seed, delay, differences(old, snapshot(root)), differences(new, snapshot(root)))
 
         result = run_module("volume_restore", volume=target, src=archive)
-        assert not result.get("failed"), (seed, seen, result)
+        assert not result.get("failed"), (seed, seen, result.get("msg"), result)
         assert differences(new, snapshot(root)) == [], (seed, seen)
         assert reserved_leftovers(root) == [], (seed, seen)
     assert engine.helpers_on(target) == []
+
+
+def _swap_record(engine, volume, owner):
+    """The engine's record of a staged run into ``volume``, as a run owned by ``owner`` left it."""
+    return engine.client.containers.create(
+        TEST_IMAGE, ["true"], name="persist-swap-" + volume, network_mode="none",
+        labels={
+            "persist.docker.swap": volume, "persist.docker.swap.token": "0123456789ab", "persist.docker.swap.mode": "replace",
+            "persist.docker.swap.secret": "0" * 64, "persist.docker.swap.owner": owner, "persist.docker.swap.created": "1796000000",
+            "persist.docker.swap.special": "false",
+        },
+    )
+
+
+def test_a_swap_record_left_by_a_killed_run_after_its_swap_is_cleared_and_one_of_a_live_run_stops_the_next(
+    run_module, engine, backup_dir
+):
+    """A run killed after its swap ended, before it removed its record, leaves the record and
+    nothing in the volume: the next run removes it (its owner is gone) and restores. A record
+    whose owner still runs is never taken over."""
+    trees = _Trees(big_files=(1, MIB), small_files=4)
+    new, archive = _backed_up_new_tree(run_module, engine, backup_dir, trees, "stale-record")
+    target = engine.create_volume("stale-record-target")
+    root = engine.mountpoint(target)
+    trees.build_old(root)
+    with open("/proc/self/stat") as stat:
+        started = stat.read().rsplit(")", 1)[1].split()[19]
+    live = _swap_record(engine, target, "%s/%d/%s" % (socket.gethostname(), os.getpid(), started))
+
+    refused = run_module("volume_restore", volume=target, src=archive)
+
+    assert refused.get("failed") is True, refused
+    assert "holds the record of another staged restore or copy into volume %s" % target in refused["msg"], refused["msg"]
+    assert reserved_leftovers(root) == []
+    live.remove(force=True)
+    _swap_record(engine, target, "%s/1/not-the-start-time-of-pid-1" % socket.gethostname())
+
+    restored = run_module("volume_restore", volume=target, src=archive)
+
+    assert restored["changed"] is True and not restored.get("failed"), restored
+    assert differences(new, snapshot(root)) == [] and reserved_leftovers(root) == []
+    assert engine.client.containers.list(all=True, filters={"name": "persist-swap-" + target}) == []
 
 
 def _kill_helpers(engine, volume):
