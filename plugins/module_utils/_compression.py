@@ -22,7 +22,7 @@ try:
 
     ZSTANDARD_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - exercised on nodes without the library
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]
     ZSTANDARD_IMPORT_ERROR = traceback.format_exc()
 
 SUFFIXES = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}

@@ -27,7 +27,7 @@ from ansible_collections.persist.docker.plugins.module_utils._helper import OWNE
 
 # The guard of a migration: the volume module has no consistency options; a migration
 # refuses containers that reference the volume before it starts, so only the lock matters.
-_MIGRATE_GUARD = dict(
+_MIGRATE_GUARD: dict = dict(
     containers=None, stop_timeout=DEFAULT_STOP_TIMEOUT, pre_commands=[], post_commands=[],
     lock_timeout=DEFAULT_LOCK_TIMEOUT, lock_expiry=DEFAULT_LOCK_EXPIRY,
 )

@@ -115,7 +115,7 @@ class TargetRun:
         self.before = sorted(entry["name"] for entry in in_scope)
         sends = self._decide(backend, listing)
         retention = RetentionOnTarget(self.policy, listing.complete(self.volume), [candidate for candidate, _why, _remote in sends])
-        for candidate, why, _remote in [send for send in sends if send[0]["name"] in retention.skipped]:
+        for candidate, _why, _remote in [send for send in sends if send[0]["name"] in retention.skipped]:
             self.report["skipped"].append(dict(archive=candidate["name"], volume=candidate["volume"], created=candidate["created"],
                                                reason="retention on the target would delete it at once"))
         sends = [send for send in sends if send[0]["name"] not in retention.skipped]

@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - connect() reports the missing SDK firs
 try:
     from requests.exceptions import RequestException
 except ImportError:  # pragma: no cover - requests comes with the Docker SDK
-    RequestException = OSError
+    RequestException = OSError  # type: ignore[misc,assignment]
 
 PROBE_LABEL = "persist.docker.probe"
 PROBE_OUTPUT_BYTES = 64 * 1024

@@ -24,7 +24,7 @@ from ansible_collections.persist.docker.plugins.module_utils._local_runner impor
 try:
     from requests.exceptions import RequestException
 except ImportError:  # pragma: no cover - requests comes with the Docker SDK
-    RequestException = OSError
+    RequestException = OSError  # type: ignore[misc,assignment]
 
 
 def module_argument_spec(argument_spec, uses_helpers=False, guards_consistency=False):

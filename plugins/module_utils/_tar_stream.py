@@ -137,7 +137,7 @@ class SparseMap(Sequence):
             return len(self) == len(other) and all(mine == tuple(theirs) for mine, theirs in zip(self, other))
         return NotImplemented
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so not hashable
 
     def __repr__(self):
         return "SparseMap(%r)" % list(self)

@@ -178,7 +178,7 @@ def test_restore_killed_at_random_moments_leaves_old_or_new_tree_and_next_run_fi
     old = snapshot(root)
     seen = []
 
-    for attempt in range(KILLS):
+    for _attempt in range(KILLS):
         trees.build_old(root)
         delay = rng.uniform(0.5, 5.0)
         process = adhoc_process.start("volume_restore", {"volume": target, "src": archive})
