@@ -24,7 +24,10 @@ import fcntl
 import os
 import select
 import shutil
+import struct
 import tempfile
+import termios
+import time
 
 FAST_MOUNT = "/persist-fast"
 DIRECTORY_PREFIX = "persist-fast-"
@@ -79,7 +82,9 @@ class FastPath:
 # The helper's shell opens its end of the FIFO while it holds the FIFO open for reading and
 # writing on descriptor 3, then closes that: its open never waits for the module's end. The
 # module opens its end before the helper starts (open_reader, open_writer); should the module
-# die first, the helper reads an early end of file, or its writes fail, and it ends.
+# die first, the helper reads an early end of file, or its writes fail, and it ends. A FIFO
+# that nobody holds open loses what is in it: the module closes its writing end only once the
+# helper read everything (wait_until_read).
 _OPEN_WITHOUT_WAITING = 'exec 3<>"$0" && exec "$@" %s"$0" 3<&-'
 
 
@@ -146,6 +151,19 @@ def write_all(descriptor, data, alive):
             while not poller.poll(_POLL_MS):
                 if not alive():
                     raise BrokenPipeError(errno.EPIPE, "the helper stopped reading")
+
+
+def wait_until_read(descriptor, alive):
+    """Wait until the helper has read everything written into the FIFO of open_writer, or
+    ``alive()`` says it is gone. Closing the writing end earlier, before a slow helper opened
+    its own, would leave nobody holding the FIFO open: the kernel would drop what is in it,
+    and the helper would read an empty input."""
+    while _unread(descriptor) and alive():
+        time.sleep(0.005)
+
+
+def _unread(descriptor):
+    return struct.unpack("i", fcntl.ioctl(descriptor, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
 def reap_directories(owner_is_gone):

@@ -29,6 +29,7 @@ from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     output_to,
     read_fifo,
     reap_directories,
+    wait_until_read,
     write_all,
 )
 from ansible_collections.persist.docker.plugins.module_utils._frames import (
@@ -470,6 +471,7 @@ class _HelperRun:
         try:
             for chunk in chunks:
                 write_all(writer, chunk, self.running)
+            wait_until_read(writer, self.running)
         except BrokenPipeError as exc:
             raise HelperError("The helper container stopped taking data while %s (%s)%s" % (self.what, exc, self._exit_detail()))
         finally:

@@ -17,6 +17,7 @@ from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     output_to,
     read_fifo,
     reap_directories,
+    wait_until_read,
     write_all,
 )
 
@@ -90,6 +91,22 @@ def test_the_helpers_end_never_waits_and_sees_the_end_when_this_process_closes_o
     helper = subprocess.Popen(input_from(["cat"], in_host), stdout=subprocess.PIPE)
     os.close(descriptor)  # as when the module dies
     assert helper.communicate(timeout=10)[0] == b""
+
+
+def test_what_was_written_before_a_slow_helper_opened_its_end_reaches_it(fast):
+    """All of the input fits in the pipe and is written before the helper opens the FIFO:
+    the writing end stays open until the helper read it (a FIFO nobody holds open loses
+    its content)."""
+    host, _container = fast.fifo()
+    descriptor = open_writer(host)
+    write_all(descriptor, b"small input", lambda: True)
+    helper = []
+    starter = threading.Timer(0.5, lambda: helper.append(subprocess.Popen(input_from(["cat"], host), stdout=subprocess.PIPE)))
+    starter.start()
+    wait_until_read(descriptor, lambda: True)
+    os.close(descriptor)
+    starter.join()
+    assert helper[0].communicate(timeout=10)[0] == b"small input"
 
 
 def test_a_helper_started_after_the_module_died_ends_instead_of_waiting(fast):
