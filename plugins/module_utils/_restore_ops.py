@@ -30,7 +30,7 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
     scan_directory,
     summarize,
 )
-from ansible_collections.persist.docker.plugins.module_utils._archive_check import identities_for, open_archive, verify_archive
+from ansible_collections.persist.docker.plugins.module_utils._archive_check import digest_version, identities_for, open_archive, verify_archive
 from ansible_collections.persist.docker.plugins.module_utils._archive_restore import extract_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
@@ -39,6 +39,7 @@ from ansible_collections.persist.docker.plugins.module_utils._copy_rules import 
 from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError, RestoreError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._swap import recover, reserved_state
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import TAR_ENTRIES_CHANGED
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 
@@ -126,6 +127,10 @@ def restore(engine, params, check_mode):
     with open_archive(entry, identities) as archive:
         pending = current is not None and reserved_state(engine, target).entries
         one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, params)
+        empty_root = None
+        if not check_mode and not pending and not one_pass and current is not None and not _running_users(engine, current):
+            empty_root = engine.root_if_empty(target, digest_version(entry))
+            one_pass = empty_root is not None
         if pending:
             verify_archive(archive, entry, params["allow_special"])  # before anything is stopped
         elif not one_pass and not _wanted(engine, archive, entry, current, params, result):
@@ -135,7 +140,7 @@ def restore(engine, params, check_mode):
         with guard:
             guard.result = result
             result["actions"][:0] = guard.actions
-            _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass)
+            _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass, empty_root)
     result.update(guard.report())
     result["transport"] = engine.helpers.transport()
     return result
@@ -146,12 +151,17 @@ def _nothing_to_compare_or_stop(engine, current, params):
     target (or restore_when always), with no running container to stop first. The staging
     tree is swapped in only once the whole archive passed, so nothing reaches the volume's
     entries before that; with containers to stop, the archive is verified first instead, so
-    that they are down only for the extraction and the swap."""
+    that they are down only for the extraction and the swap. (An empty target with no
+    running container is read in one pass too: see restore.)"""
     if current is None:
         return True
     if params["restore_when"] != "always":
         return False
-    return not any(user["running"] for user in engine.users(current["name"]))
+    return not _running_users(engine, current)
+
+
+def _running_users(engine, current):
+    return any(user["running"] for user in engine.users(current["name"]))
 
 
 def _wanted(engine, archive, entry, current, params, result, compare=True):
@@ -186,9 +196,12 @@ def _wanted(engine, archive, entry, current, params, result, compare=True):
     return True
 
 
-def _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass):
+def _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass, empty_root=None):
     """The restore proper, under the lock and with the containers in the way stopped; with
-    ``one_pass`` the archive is verified while it is extracted."""
+    ``one_pass`` the archive is verified while it is extracted. ``empty_root`` is the root
+    record of an empty target: its differences are the archive's entries, noted as they
+    pass; with restore_when different, a staged tree that would change nothing is
+    discarded."""
     target, mode = params["volume"], params["mode"]
     planned = len(result["actions"])
     if pending:
@@ -208,8 +221,15 @@ def _restore_locked(engine, archive, entry, current, settings, params, check_mod
     if current is None:
         engine.create(target, settings[0], settings[1], settings[2])
     started = time.time()
+    observe = before_read_back = None
+    if empty_root is not None:
+        observe, before_read_back = _noting_differences(empty_root, params, result, planned)
     try:
-        extract_and_swap(engine, archive, entry, target, mode, guard, params["allow_special"], verified=not one_pass)
+        extract_and_swap(engine, archive, entry, target, mode, guard, params["allow_special"], verified=not one_pass,
+                         observe=observe, before_read_back=before_read_back)
+    except _NothingToRestore:
+        result["verified"] = True
+        return
     except BaseException:
         if current is None:
             _remove_created(engine, target)
@@ -218,6 +238,36 @@ def _restore_locked(engine, archive, entry, current, settings, params, check_mod
         result["verified"] = True
     result["extract_seconds"] = round(time.time() - started, 3)
     result["duration_seconds"] = round(result["extract_seconds"] + result.get("verify_seconds", 0), 3)
+
+
+class _NothingToRestore(Exception):
+    """The staged tree would change nothing: it is discarded, not swapped in."""
+
+
+def _noting_differences(empty_root, params, result, planned):
+    """(observe, before_read_back) for a one-pass restore into an empty target, whose
+    differences are the archive's entries."""
+    target, mode = params["volume"], params["mode"]
+    differences = TreeDifferences()
+
+    def observe(path, record):
+        if path:
+            differences.note("added", path)
+        elif record != empty_root:
+            differences.note("changed", path)
+
+    def before_read_back(_token):
+        if params["restore_when"] != "different":
+            return
+        result["differences"] = differences.as_dict(mode)
+        result["diff"] = {"prepared": differences.prepared(mode)}
+        if not differences.would_change(mode):
+            result["skipped_reason"] = "volume %s already equals the archive" % target
+            del result["actions"][planned:]
+            result["changed"] = False
+            raise _NothingToRestore()
+
+    return observe, before_read_back
 
 
 def _remove_created(engine, target):

@@ -189,6 +189,52 @@ def test_restore_when_always_restores_an_equal_volume_again(run_module, engine, 
     _assert_same_tree(expected, root)
 
 
+def test_restore_into_an_empty_volume_reads_the_archive_once_and_an_equal_empty_one_changes_nothing(run_module, engine, backup_dir):
+    _source, source_root, archive = _backed_up_volume(run_module, engine, backup_dir, "once-source")
+    expected = snapshot(source_root)
+    empty = engine.create_volume("once-empty")
+
+    filled = run_module("volume_restore", volume=empty, src=archive["path"])
+
+    assert filled["changed"] is True and filled["verified"] is True, filled
+    # Verified while extracted: no separate verification read before it.
+    assert "verify_seconds" not in filled and filled["extract_seconds"] > 0, filled
+    assert filled["differences"]["added"] == len(expected) - 1, filled["differences"]
+    _assert_same_tree(expected, engine.mountpoint(empty))
+    again = run_module("volume_restore", volume=empty, src=archive["path"])
+    assert again["changed"] is False and again["skipped_reason"] == "volume %s already equals the archive" % empty, again
+
+    # The backup of an empty volume, restored into another empty volume with the same root.
+    hollow = engine.create_volume("once-hollow")
+    backed_up = run_module("volume_backup", volume=hollow, dest=str(backup_dir))
+    assert backed_up["changed"] is True, backed_up
+    other = engine.create_volume("once-other")
+    hollow_root = os.stat(engine.mountpoint(hollow))
+    os.chmod(engine.mountpoint(other), hollow_root.st_mode & 0o7777)
+    os.utime(engine.mountpoint(other), ns=(hollow_root.st_atime_ns, hollow_root.st_mtime_ns))
+    unchanged = run_module("volume_restore", volume=other, src=backed_up["archive"]["path"])
+    assert unchanged["changed"] is False and unchanged["verified"] is True, unchanged
+    assert unchanged["skipped_reason"] == "volume %s already equals the archive" % other, unchanged
+    assert os.listdir(engine.mountpoint(other)) == []
+
+
+def test_a_corrupt_archive_restored_into_an_empty_volume_in_one_pass_leaves_it_empty(run_module, engine, backup_dir):
+    _source, _root, archive = _backed_up_volume(run_module, engine, backup_dir, "once-corrupt")
+    with open(archive["path"], "r+b") as damaged:
+        damaged.seek(os.path.getsize(archive["path"]) // 2)
+        byte = damaged.read(1)
+        damaged.seek(-1, os.SEEK_CUR)
+        damaged.write(bytes([byte[0] ^ 0xFF]))
+    empty = engine.create_volume("once-target")
+
+    refused = run_module("volume_restore", volume=empty, src=archive["path"])
+
+    assert refused.get("failed") is True, refused
+    assert "The target volume was not changed." in refused["msg"], refused["msg"]
+    # Nothing at all: the staging tree of the one-pass read is gone too.
+    assert os.listdir(engine.mountpoint(empty)) == []
+
+
 def test_restore_with_create_false_into_a_missing_volume_fails_and_creates_nothing(run_module, engine, backup_dir):
     _source, _listing, archive = _backed_up_volume(run_module, engine, backup_dir, "nocreate-source")
     target = engine.name("nocreate")
