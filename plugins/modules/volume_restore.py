@@ -233,10 +233,10 @@ archive:
 verified:
   description:
     - The archive matched its sidecar and passed the safety rules.
-    - Into a missing volume (or with O(restore_when=always) and no running container on it) the
-      archive is read once, verified while it is extracted into the staging tree, which is swapped
-      in only after the whole archive passed. Otherwise it is verified before anything is stopped
-      or extracted, and read again to extract it.
+    - Into a missing volume, an existing empty one, or with O(restore_when=always), with no running
+      container on it, the archive is read once, verified while it is extracted into the staging
+      tree, which is swapped in only after the whole archive passed. Otherwise it is verified
+      before anything is stopped or extracted, and read again to extract it.
   returned: when the archive was read
   type: bool
   sample: true
