@@ -45,21 +45,22 @@ def digest_version(entry):
     return version
 
 
-def identities_for(entry, params):
+def identities_for(entry, decryption):
     """The identities that decrypt the archive of listing ``entry`` (from the task's
-    decrypt_identity or decrypt_identity_file), or None when it is not encrypted.
+    decrypt_identity or decrypt_identity_file: an _options.Decryption), or None when it is
+    not encrypted.
     RestoreError (check ``decrypt``) when it is and none is given or usable."""
     recorded = encryption(entry["metadata"])
     if recorded is None:
         return None
-    if not params.get("decrypt_identity") and not params.get("decrypt_identity_file"):
+    if not decryption.given:
         raise RestoreError(
             "The archive %s is encrypted (age, to %s); give decrypt_identity_file (or decrypt_identity) with a "
             "matching private key to read it. Nothing was done." % (entry["path"], ", ".join(recorded["recipients"]) or "no recipient"),
             archive=entry["path"], check="decrypt",
         )
     try:
-        return load_identities(params.get("decrypt_identity"), params.get("decrypt_identity_file"))
+        return load_identities(decryption.identity, decryption.identity_file)
     except EncryptionError as exc:
         raise RestoreError("%s Nothing was done." % exc.msg, archive=entry["path"], check="decrypt")
 

@@ -18,6 +18,8 @@ import hashlib
 import os
 import time
 from contextlib import closing
+from dataclasses import dataclass
+from typing import Optional, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     FORMAT_VERSION,
@@ -37,6 +39,7 @@ from ansible_collections.persist.docker.plugins.module_utils._encryption import 
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS
 from ansible_collections.persist.docker.plugins.module_utils._errors import BackupError, HelperError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions, Params, strings
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     TAR_ENTRIES_CHANGED,
@@ -51,6 +54,32 @@ from ansible_collections.persist.docker.plugins.module_utils._volume_spec import
 TOOL_VERSION = "0.1.0"
 # Temporary files of writers on other hosts are only removed when this old (seconds).
 FOREIGN_TEMP_GRACE = 24 * 3600
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    """The options of volume_backup (see the module's documentation)."""
+
+    volume: str
+    dest: str
+    consistency: ConsistencyOptions
+    name_template: str = "{volume}-{timestamp}"
+    compression: str = "zstd"
+    compression_level: Optional[int] = None
+    threads: int = 0
+    if_changed: bool = True
+    exclude: Tuple[str, ...] = ()
+    encrypt_recipients: Tuple[str, ...] = ()
+
+    @classmethod
+    def from_params(cls, params: Params) -> "BackupOptions":
+        return cls(
+            volume=params["volume"], dest=params["dest"], consistency=ConsistencyOptions.from_params(params),
+            name_template=params["name_template"], compression=params["compression"],
+            compression_level=params.get("compression_level"), threads=params.get("threads") or 0,
+            if_changed=params["if_changed"], exclude=strings(params.get("exclude")),
+            encrypt_recipients=tuple(text.strip() for text in strings(params.get("encrypt_recipients"))),
+        )
 
 
 class _HashingFile:
@@ -125,13 +154,13 @@ def unchanged_since(engine, volume, latest, excludes, current_fingerprint, recip
     return None
 
 
-def backup(engine, params, check_mode, now=None):
-    """Back up ``params['volume']`` into ``params['dest']``; see the module for the options."""
-    volume = params["volume"]
-    require_library(params["compression"])
-    if _recipients(params):
+def backup(engine, options, check_mode, now=None):
+    """Back up volume ``options.volume`` into ``options.dest`` (a BackupOptions)."""
+    volume = options.volume
+    require_library(options.compression)
+    if options.encrypt_recipients:
         try:
-            parse_recipients(_recipients(params))  # refused before anything is locked or read
+            parse_recipients(options.encrypt_recipients)  # refused before anything is locked or read
         except EncryptionError as exc:
             raise BackupError("%s Nothing was backed up." % exc.msg, **exc.details)
     described = engine.volume(volume)
@@ -141,29 +170,29 @@ def backup(engine, params, check_mode, now=None):
             "(persist.docker.volume_info lists the volumes)." % volume,
             volume_name=volume,
         )
-    guard = Consistency(engine, [(volume, READS)], params, check_mode, "volume_backup")
-    result = _unchanged_before_stopping(engine, described, params)
+    guard = Consistency(engine, [(volume, READS)], options.consistency, check_mode, "volume_backup")
+    result = _unchanged_before_stopping(engine, described, options)
     if result is None:
         with guard:
-            result = _backup_quiet(engine, described, params, check_mode, now, guard)
+            result = _backup_quiet(engine, described, options, check_mode, now, guard)
             guard.result = result
     result.update(guard.report())
     result["transport"] = engine.helpers.transport()
     return result
 
 
-def _unchanged_before_stopping(engine, described, params):
+def _unchanged_before_stopping(engine, described, options):
     """The result of a backup skipped before anything is locked or stopped, when the cheap
     check alone (the metadata fingerprint) shows the volume unchanged since its latest
     backup, and nothing else is to be done (no leftovers to remove); else None. So an
     unchanged volume whose containers would be stopped for the copy costs no downtime."""
-    volume, dest = described["name"], params["dest"]
-    if not params["if_changed"] or not os.path.isdir(dest):
+    volume, dest = described["name"], options.dest
+    if not options.if_changed or not os.path.isdir(dest):
         return None
     if stale_temporary_files(dest, FOREIGN_TEMP_GRACE) or orphan_sidecars(dest, ORPHAN_SIDECAR_GRACE):
         return None
     latest = latest_complete(scan_directory(dest), volume)
-    if latest is None or not _comparable(latest, params.get("exclude") or [], _recipients(params)):
+    if latest is None or not _comparable(latest, options.exclude, options.encrypt_recipients):
         return None
     reason = _same_fingerprint(latest, fingerprint(engine, volume))
     if reason is None:
@@ -175,14 +204,14 @@ def _unchanged_before_stopping(engine, described, params):
     )
 
 
-def _backup_quiet(engine, described, params, check_mode, now, guard):
+def _backup_quiet(engine, described, options, check_mode, now, guard):
     """The backup proper, while the containers in the way are stopped or paused."""
-    volume, dest, excludes = described["name"], params["dest"], list(params.get("exclude") or [])
+    volume, dest = described["name"], options.dest
     actions = []
-    warnings = check_source(engine, volume, guard, check_mode, params["recovery"], actions, "back up")
+    warnings = check_source(engine, volume, guard, check_mode, options.consistency.recovery, actions, "back up")
     dest_actions = _prepare_dest(dest, check_mode)
     actions.extend(dest_actions)
-    created, archive_path = _archive_name(params, volume, now)
+    created, archive_path = _archive_name(options, now)
     result = dict(changed=False, volume=volume, archive=None, skipped_reason=None, warnings=warnings)
 
     if not dest_actions:
@@ -196,8 +225,8 @@ def _backup_quiet(engine, described, params, check_mode, now, guard):
 
     current_fingerprint = fingerprint(engine, volume)
     latest = latest_complete(scan_directory(dest), volume) if os.path.isdir(dest) else None
-    if params["if_changed"] and latest is not None:
-        reason = unchanged_since(engine, volume, latest, excludes, current_fingerprint, _recipients(params))
+    if options.if_changed and latest is not None:
+        reason = unchanged_since(engine, volume, latest, options.exclude, current_fingerprint, options.encrypt_recipients)
         if reason:
             result.update(
                 changed=bool(actions),
@@ -223,7 +252,7 @@ def _backup_quiet(engine, described, params, check_mode, now, guard):
                 "name_template." % taken,
                 archive=archive_path,
             )
-    metadata = _write_archive(engine, described, params, archive_path, created, current_fingerprint, guard)
+    metadata = _write_archive(engine, described, options, archive_path, created, current_fingerprint, guard)
     result["archive"] = summarize(archive_path, metadata)
     changed = metadata["consistency"].get("changed_while_read")
     if changed:
@@ -234,26 +263,26 @@ def _backup_quiet(engine, described, params, check_mode, now, guard):
     return result
 
 
-def _archive_name(params, volume, now):
+def _archive_name(options, now):
     """(creation time, archive path). Backups serialized by the lock may end within one
     second: a name that is taken already moves on to the next second's (up to a few)."""
     for _attempt in range(3):
         created = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         try:
-            name = render_name(params["name_template"], volume, created, params["compression"], encrypted=bool(_recipients(params)))
+            name = render_name(options.name_template, options.volume, created, options.compression, encrypted=bool(options.encrypt_recipients))
         except ValueError as exc:
             raise BackupError(str(exc))
-        archive_path = os.path.join(params["dest"], name)
+        archive_path = os.path.join(options.dest, name)
         if now or not any(os.path.lexists(path) for path in (archive_path, sidecar_path(archive_path))):
             break
         time.sleep(1.01 - time.time() % 1)
     return created, archive_path
 
 
-def _write_archive(engine, described, params, archive_path, created, current_fingerprint, guard):
+def _write_archive(engine, described, options, archive_path, created, current_fingerprint, guard):
     volume = described["name"]
     try:
-        metadata = _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint, guard)
+        metadata = _stream_to_archive(engine, described, options, archive_path, created, current_fingerprint, guard)
     except FileExistsError as exc:
         raise BackupError(
             "%s appeared while the backup was written (another run?); it was not overwritten." % exc.filename,
@@ -277,20 +306,20 @@ def _write_archive(engine, described, params, archive_path, created, current_fin
     return metadata
 
 
-def _stream_to_archive(engine, described, params, archive_path, created, current_fingerprint, guard):
+def _stream_to_archive(engine, described, options, archive_path, created, current_fingerprint, guard):
     """Stream the volume into a temporary archive; once complete, give its sidecar and then
     the archive their final names."""
     volume = described["name"]
     started = time.time()
     digest = TreeDigest()
     parser = TarParser(digest)
-    command = tar_create_command(params.get("exclude") or [])
+    command = tar_create_command(options.exclude)
     with AtomicFile(archive_path) as target:
         hashing = _HashingFile(target)
-        recipients = _recipients(params)
+        recipients = options.encrypt_recipients
         sink = EncryptingWriter(hashing, parse_recipients(recipients)) if recipients else None
         try:
-            writer = compressing_writer(sink or hashing, params["compression"], params.get("compression_level"), params.get("threads") or 0)
+            writer = compressing_writer(sink or hashing, options.compression, options.compression_level, options.threads)
             changed_while_read = None
             with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume, bulk=True)) as chunks:
                 try:
@@ -307,7 +336,7 @@ def _stream_to_archive(engine, described, params, archive_path, created, current
             raise
         if sink is not None:
             sink.close()  # ends the age stream
-        metadata = _metadata(described, params, created, started, hashing, digest, current_fingerprint)
+        metadata = _metadata(described, options, created, started, hashing, digest, current_fingerprint)
         metadata["consistency"] = guard.record()
         metadata["transport"] = engine.helpers.transport()
         if changed_while_read:
@@ -345,11 +374,7 @@ def _changed_while_read(error, guard, volume):
     return [line for line in report.splitlines() if line.strip()]
 
 
-def _recipients(params):
-    return [text.strip() for text in params.get("encrypt_recipients") or []]
-
-
-def _metadata(described, params, created, started, hashing, digest, current_fingerprint):
+def _metadata(described, options, created, started, hashing, digest, current_fingerprint):
     return {
         "format_version": FORMAT_VERSION,
         "tool": {"name": "persist.docker", "version": TOOL_VERSION},
@@ -361,9 +386,9 @@ def _metadata(described, params, created, started, hashing, digest, current_fing
             "driver_opts": described["driver_opts"],
             "labels": described["labels"],
         },
-        "compression": params["compression"],
-        "encryption": {"format": FORMAT, "recipients": _recipients(params)} if _recipients(params) else None,
-        "excludes": list(params.get("exclude") or []),
+        "compression": options.compression,
+        "encryption": {"format": FORMAT, "recipients": list(options.encrypt_recipients)} if options.encrypt_recipients else None,
+        "excludes": list(options.exclude),
         "archive": {"size": hashing.size, "sha256": hashing.sha256.hexdigest()},
         "tree": {
             "digest": digest.hexdigest(),

@@ -6,7 +6,8 @@
 """Connection to the Docker engine: the shared argument spec and the client factory.
 
 The options are documented once in plugins/doc_fragments/docker.py; every module merges
-``connection_argument_spec()`` into its own spec and calls ``connect(params)``.
+``connection_argument_spec()`` into its own spec; _runner reads them into a
+``_options.Connection`` and calls ``connect()`` with it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
     DependencyError,
     EngineError,
 )
+from ansible_collections.persist.docker.plugins.module_utils._options import (
+    DEFAULT_DOCKER_HOST,
+    SECOND_ENGINE_OPTIONS,
+    Connection,
+)
 
 MINIMUM_SDK_VERSION = (5, 0)
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 try:
     import docker
@@ -63,32 +68,15 @@ def connection_argument_spec():
     )
 
 
-# The options that connect to a second engine (volume_copy's destination) under a prefix
-# such as ``dest_``: all of them but the address fall back to the unprefixed option.
-SECOND_ENGINE_OPTIONS = ("tls", "validate_certs", "ca_path", "client_cert", "client_key", "api_version", "timeout")
-
-
 def prefixed_connection_argument_spec(prefix):
     """The argument spec of the options of a second engine: ``PREFIXdocker_host`` and
     ``PREFIX<option>`` for each of SECOND_ENGINE_OPTIONS, with no default, so that an
-    unset one can take the value of its unprefixed twin (see ``prefixed_params``)."""
+    unset one can take the value of its unprefixed twin (see ``Connection.from_params``)."""
     base = connection_argument_spec()
     spec = {prefix + "docker_host": dict(type="str")}
     for name in SECOND_ENGINE_OPTIONS:
         spec[prefix + name] = dict(type=base[name]["type"])
     return spec
-
-
-def prefixed_params(params, prefix):
-    """Connection options for ``connect()`` taken from ``PREFIX<option>`` where set, else from
-    the unprefixed option (the address included: without ``PREFIXdocker_host`` it is the
-    same engine)."""
-    chosen = dict((name, params.get(name)) for name in connection_argument_spec())
-    for name in chosen:
-        value = params.get(prefix + name)
-        if value is not None:
-            chosen[name] = value
-    return chosen
 
 
 def sdk_version():
@@ -119,7 +107,7 @@ def _require_sdk():
         )
 
 
-def _tls_config(params):
+def _tls_config(connection: Connection):
     cert_dir = os.environ.get("DOCKER_CERT_PATH")
 
     def from_cert_dir(value, file_name):
@@ -128,11 +116,11 @@ def _tls_config(params):
         candidate = os.path.join(cert_dir, file_name)
         return candidate if os.path.exists(candidate) else None
 
-    ca_path = from_cert_dir(params.get("ca_path"), "ca.pem")
-    client_cert = from_cert_dir(params.get("client_cert"), "cert.pem")
-    client_key = from_cert_dir(params.get("client_key"), "key.pem")
-    verify = params.get("validate_certs")
-    if not (params.get("tls") or verify):
+    ca_path = from_cert_dir(connection.ca_path, "ca.pem")
+    client_cert = from_cert_dir(connection.client_cert, "cert.pem")
+    client_key = from_cert_dir(connection.client_key, "key.pem")
+    verify = connection.validate_certs
+    if not (connection.tls or verify):
         return None
     if bool(client_cert) != bool(client_key):
         raise EngineError(
@@ -151,22 +139,22 @@ def _tls_config(params):
     )
 
 
-def connect(params):
-    """Return a low-level ``docker.APIClient`` for the options in ``params``.
+def connect(connection: Connection):
+    """Return a low-level ``docker.APIClient`` for ``connection``.
 
     Raises DependencyError when the SDK is missing or too old, and EngineError naming the
     address tried when the engine does not answer.
     """
     _require_sdk()
-    base_url = params.get("docker_host") or DEFAULT_DOCKER_HOST
-    tls = _tls_config(params)
+    base_url = connection.docker_host
+    tls = _tls_config(connection)
     if tls is not None and base_url.startswith("tcp://"):
         base_url = "https://" + base_url[len("tcp://"):]
     try:
         client = docker.APIClient(
             base_url=base_url,
-            version=params.get("api_version") or "auto",
-            timeout=params.get("timeout"),
+            version=connection.api_version,
+            timeout=connection.timeout,
             tls=tls if tls is not None else False,
         )
         client.ping()

@@ -39,17 +39,13 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
 from ansible_collections.persist.docker.plugins.module_utils._helper import HELPER_LABEL
 from ansible_collections.persist.docker.plugins.module_utils._hooks import hook_argument_spec, raise_for, run_hooks
 from ansible_collections.persist.docker.plugins.module_utils._lock import VolumeLock
+from ansible_collections.persist.docker.plugins.module_utils._options import DEFAULT_LOCK_EXPIRY, DEFAULT_LOCK_TIMEOUT, DEFAULT_STOP_TIMEOUT
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import describe_users, mount_table
 
 try:
     from docker.errors import APIError, NotFound
 except ImportError:  # pragma: no cover - connect() reports the missing SDK first
     pass
-
-DEFAULT_STOP_TIMEOUT = 60
-DEFAULT_LOCK_TIMEOUT = 300
-DEFAULT_LOCK_EXPIRY = 6 * 3600
-
 
 def consistency_argument_spec():
     """The options of every module that reads or writes volume data (doc fragment
@@ -72,13 +68,14 @@ def _acted(entries):
 
 class Consistency:
     """See the module docstring. ``volumes`` is a list of (volume name, READS or WRITES);
-    ``operation`` names the module for lock labels and messages."""
+    ``options`` is an _options.ConsistencyOptions; ``operation`` names the module for lock labels and
+    messages."""
 
-    def __init__(self, engine, volumes, params, check_mode, operation):
+    def __init__(self, engine, volumes, options, check_mode, operation):
         self.engine = engine
         self.client = engine.client
         self.volumes = sorted(volumes)
-        self.params = params
+        self.options = options
         self.check_mode = check_mode
         self.operation = operation
         self.entries = []
@@ -113,7 +110,7 @@ class Consistency:
         entries = {}
         for volume, access in self.volumes:
             try:
-                planned = plan(table.get(volume, []), labels_of, self.params.get("containers"), access, refuse)
+                planned = plan(table.get(volume, []), labels_of, self.options.containers, access, refuse)
             except PolicyRefusal as refusal:
                 raise self._refusal(volume, refusal)
             except ValueError as exc:
@@ -173,7 +170,7 @@ class Consistency:
         self._lock_all()
         self._recover_interrupted_run()
         self._pre_started = True
-        self.hooks.extend(run_hooks(self.client, self.params.get("pre_commands"), "pre", stop_at_failure=True))
+        self.hooks.extend(run_hooks(self.client, self.options.pre_commands, "pre", stop_at_failure=True))
         raise_for(self.hooks, "so nothing was done to the data")
         self._quiesce()
         self._describe_plan(performed=True)
@@ -184,7 +181,7 @@ class Consistency:
         for volume, _access in self.volumes:
             self.locks.append(VolumeLock(
                 self.client, self.engine.helpers, volume, self.operation,
-                self.params["lock_timeout"], self.params["lock_expiry"],
+                self.options.lock_timeout, self.options.lock_expiry,
             ))
         while True:
             acted = _acted(self.entries)
@@ -228,7 +225,7 @@ class Consistency:
             entry = next(entry for entry in to_stop if entry["id"] == container_id)
             started = time.monotonic()
             try:
-                self.client.stop(container_id, timeout=self.params["stop_timeout"])
+                self.client.stop(container_id, timeout=self.options.stop_timeout)
             except APIError as exc:
                 raise ContainersInTheWay(
                     "Cannot stop container %s: %s. Containers stopped before it are started again; "
@@ -276,7 +273,7 @@ class Consistency:
                 self.actions.append(verbs[entry["action"]] % entry["name"])
         if not performed:
             for phase in ("pre", "post"):
-                for hook in self.params.get("%s_commands" % phase) or []:
+                for hook in self.options.commands(phase):
                     self.actions.append("run %s-command in container %s" % (phase, hook["container"]))
 
     # -- the commit point --------------------------------------------------------------
@@ -386,7 +383,7 @@ class Consistency:
     def _post_commands(self):
         if not self._pre_started:
             return []
-        reports = run_hooks(self.client, self.params.get("post_commands"), "post", stop_at_failure=False)
+        reports = run_hooks(self.client, self.options.post_commands, "post", stop_at_failure=False)
         self.hooks.extend(reports)
         try:
             raise_for(reports, "")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
-from ansible_collections.persist.docker.plugins.module_utils._connection import connect, prefixed_params
+from ansible_collections.persist.docker.plugins.module_utils._connection import connect
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import READS, WRITES, consistency_method
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import compare_volumes, copy_between, reading, remove_quietly
@@ -19,6 +21,7 @@ from ansible_collections.persist.docker.plugins.module_utils._copy_rules import 
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
+from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
 
@@ -27,9 +30,36 @@ try:
 except ImportError:  # pragma: no cover - connect() reports the missing SDK first
     pass
 
-# The guard of a migration: the volume module has no consistency options; a migration
 
-# -- volume_copy ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CopyOptions:
+    """The options of volume_copy (see the module's documentation). ``connection`` is the
+    source's engine; ``dest_connection`` the destination's when dest_docker_host is set."""
+
+    source: str
+    dest: str
+    connection: Connection
+    helper: Helper
+    consistency: ConsistencyOptions
+    dest_connection: Optional[Connection] = None
+    mode: str = "replace"
+    copy_when: str = "different"
+    create: bool = True
+    dest_driver: Optional[str] = None
+    dest_driver_opts: Optional[Mapping[str, Any]] = None
+    dest_labels: Optional[Mapping[str, Any]] = None
+    allow_special: bool = False
+
+    @classmethod
+    def from_params(cls, params: Params) -> "CopyOptions":
+        return cls(
+            source=params["source"], dest=params["dest"], connection=Connection.from_params(params),
+            helper=Helper.from_params(params), consistency=ConsistencyOptions.from_params(params),
+            dest_connection=Connection.from_params(params, "dest_") if params.get("dest_docker_host") else None,
+            mode=params["mode"], copy_when=params["copy_when"], create=params["create"],
+            dest_driver=params.get("dest_driver"), dest_driver_opts=params.get("dest_driver_opts"),
+            dest_labels=params.get("dest_labels"), allow_special=params["allow_special"],
+        )
 
 
 def _engine_identity(client):
@@ -44,28 +74,28 @@ def _engine_identity(client):
     return identity if all(identity) else None
 
 
-def _destination_engine(engine, params):
+def _destination_engine(engine, options):
     """(engine of the destination, whether it is another engine than the source's)."""
-    if not params.get("dest_docker_host"):
+    if options.dest_connection is None:
         return engine, False
-    client = connect(prefixed_params(params, "dest_"))
+    client = connect(options.dest_connection)
     source_identity = _engine_identity(engine.client)
     if source_identity is not None and source_identity == _engine_identity(client):
         client.close()
         return engine, False
-    return VolumeEngine(client, HelperRunner(client, params["helper_image"], params["helper_pull"], params["helper_transport"])), True
+    return VolumeEngine(client, HelperRunner(client, options.helper)), True
 
 
-def _guards(engine, dest_engine, cross, params, check_mode):
+def _guards(engine, dest_engine, cross, options, check_mode):
     """The Consistency guards: one for both volumes on one engine, else one per engine (the
     pre- and post-commands run on the source's engine), entered in a fixed order."""
-    source, dest = params["source"], params["dest"]
+    source, dest, consistency = options.source, options.dest, options.consistency
     if not cross:
-        return [Consistency(engine, [(source, READS), (dest, WRITES)], params, check_mode, "volume_copy")]
-    dest_params = dict(params, pre_commands=[], post_commands=[])
+        return [Consistency(engine, [(source, READS), (dest, WRITES)], consistency, check_mode, "volume_copy")]
     keyed = [
-        ((params["docker_host"] or "", source), Consistency(engine, [(source, READS)], params, check_mode, "volume_copy")),
-        ((params["dest_docker_host"], dest), Consistency(dest_engine, [(dest, WRITES)], dest_params, check_mode, "volume_copy")),
+        ((options.connection.docker_host, source), Consistency(engine, [(source, READS)], consistency, check_mode, "volume_copy")),
+        ((options.dest_connection.docker_host, dest),
+         Consistency(dest_engine, [(dest, WRITES)], consistency.without_commands(), check_mode, "volume_copy")),
     ]
     return [guard for _key, guard in sorted(keyed, key=lambda pair: pair[0])]
 
@@ -96,10 +126,10 @@ def _report(guards):
     }
 
 
-def copy(engine, params, check_mode):
-    """Copy volume ``params['source']`` to ``params['dest']``; see the module for the options."""
-    source, dest = params["source"], params["dest"]
-    dest_engine, cross = _destination_engine(engine, params)
+def copy(engine, options, check_mode):
+    """Copy volume ``options.source`` to ``options.dest`` (a CopyOptions)."""
+    source, dest = options.source, options.dest
+    dest_engine, cross = _destination_engine(engine, options)
     if not cross and source == dest:
         raise CopyError(
             "source and dest are the same volume %s on the same engine; a volume is not copied onto "
@@ -113,13 +143,13 @@ def copy(engine, params, check_mode):
             "(persist.docker.volume_info lists the volumes)." % source,
             volume_name=source,
         )
-    guards = _guards(engine, dest_engine, cross, params, check_mode)
+    guards = _guards(engine, dest_engine, cross, options, check_mode)
     with ExitStack() as stack:
         if cross:
             stack.callback(dest_engine.helpers.close)
         for guard in guards:
             stack.enter_context(guard)
-        result = _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guards)
+        result = _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guards)
         for guard in guards:
             guard.result = result
     result.update(_report(guards))
@@ -131,21 +161,21 @@ def copy(engine, params, check_mode):
     return result
 
 
-def _dest_to_create(described, dest_engine, params):
+def _dest_to_create(described, dest_engine, options):
     """(driver, driver_opts, labels, taken_from) of the missing destination; CopyError when
     settings taken from the source would mount existing storage (a bind, device or share, or
     a plugin's options), or when the storage would be another volume's or in use."""
-    dest = params["dest"]
-    driver, options, labels, taken_from, problem = destination_settings(
-        described, params.get("dest_driver"), params.get("dest_driver_opts"), params.get("dest_labels"))
-    problem = problem or dest_engine.storage_shared(dict(name=dest, driver=driver, driver_opts=options))
+    dest = options.dest
+    driver, driver_opts, labels, taken_from, problem = destination_settings(
+        described, options.dest_driver, options.dest_driver_opts, options.dest_labels)
+    problem = problem or dest_engine.storage_shared(dict(name=dest, driver=driver, driver_opts=driver_opts))
     if problem:
         raise CopyError(
             "Volume %s is not created with %s: %s. Give dest_driver_opts for storage of its own (or dest_driver), "
             "or create volume %s first. Nothing was changed." % (dest, taken_from, problem, dest),
             volume_name=dest,
         )
-    return driver, options, labels, taken_from
+    return driver, driver_opts, labels, taken_from
 
 
 class _Commit:
@@ -164,34 +194,36 @@ class _Commit:
             guard.hold(volume)
 
 
-def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guards):
+def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guards):
     """The copy proper, while the containers in the way are stopped."""
-    source, dest, mode, when = params["source"], params["dest"], params["mode"], params["copy_when"]
+    source, dest, mode, when = options.source, options.dest, options.mode, options.copy_when
+    dest_host = options.dest_connection.docker_host if cross else None
     result = dict(
-        changed=False, source=source, dest=dest, dest_docker_host=params["dest_docker_host"] if cross else None,
+        changed=False, source=source, dest=dest, dest_docker_host=dest_host,
         created=False, actions=[action for guard in guards for action in guard.actions],
         finished_interrupted=False, skipped_reason=None, verified=False,
     )
     commit = _Commit(guards)
-    result["warnings"] = check_source(engine, source, commit, check_mode, params["recovery"], result["actions"], "copy")
+    recovery = options.consistency.recovery
+    result["warnings"] = check_source(engine, source, commit, check_mode, recovery, result["actions"], "copy")
     planned = len(result["actions"])
     current = dest_engine.volume(dest)
     settings = None
     if current is None:
-        if not params["create"]:
+        if not options.create:
             raise VolumeMissing(
                 "Volume %s does not exist and create is false. Create it first, or set create: true "
                 "to create it with the driver, options and labels of volume %s (or dest_driver, "
                 "dest_driver_opts and dest_labels)." % (dest, source),
                 volume_name=dest,
             )
-        settings = _dest_to_create(described, dest_engine, params)
+        settings = _dest_to_create(described, dest_engine, options)
     else:
         reason = dest_engine.storage_shared(current)
         if reason:
             raise CopyError("Volume %s is not written by volume_copy: %s. Writing it would change the other's files under it. "
                             "Nothing was changed." % (dest, reason), volume_name=dest)
-        finished, warnings = recover(dest_engine, dest, commit, check_mode, params["recovery"], result["actions"])
+        finished, warnings = recover(dest_engine, dest, commit, check_mode, recovery, result["actions"])
         result["finished_interrupted"] = finished
         result["warnings"].extend(warnings)
 
@@ -203,7 +235,7 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
         # Check mode reads the source through the safety rules too, so that it predicts a refusal.
         with reading(source, "Nothing was changed in volume %s." % dest):
             differences, source_digest, dest_digest = compare_volumes(
-                engine, source, dest_engine if compare_dest else None, dest, params["allow_special"])
+                engine, source, dest_engine if compare_dest else None, dest, options.allow_special)
         result.update(
             tree_digest=dict(source=source_digest.hexdigest(), dest=dest_digest.hexdigest() if dest_digest else None),
             entries=source_digest.entries, bytes=source_digest.bytes,
@@ -213,7 +245,7 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
 
     if current is None:
         result["actions"].append("create volume %s with driver %s and %s" % (dest, settings[0], settings[3]))
-    where = " on engine %s" % params["dest_docker_host"] if cross else ""
+    where = " on engine %s" % dest_host if cross else ""
     result["actions"].append("copy volume %s into volume %s%s (mode %s)" % (source, dest, where, mode))
     result["changed"] = True
     if check_mode:
@@ -228,7 +260,7 @@ def _copy_quiet(engine, described, dest_engine, cross, params, check_mode, guard
         observe, check_staged = _noting_differences(result, differences, empty_root, mode, source, dest, planned)
 
     try:
-        copied = copy_between(engine, source, dest_engine, dest, mode, params["allow_special"], commit, observe, check_staged)
+        copied = copy_between(engine, source, dest_engine, dest, mode, options.allow_special, commit, observe, check_staged)
     except _NothingToCopy:
         result["actions"].pop()
         return result

@@ -39,6 +39,7 @@ from ansible_collections.persist.docker.plugins.module_utils._frames import (
     demultiplex,
 )
 from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
+from ansible_collections.persist.docker.plugins.module_utils._options import Helper
 
 try:
     from docker.errors import APIError, NotFound
@@ -110,11 +111,12 @@ class NameTaken(Exception):
 class HelperRunner:
     """Runs helper containers from one image on one engine."""
 
-    def __init__(self, client, image=DEFAULT_HELPER_IMAGE, pull="missing", transport="auto"):
+    def __init__(self, client, options=None):
+        options = options or Helper(DEFAULT_HELPER_IMAGE)
         self.client = client
-        self.image = image
-        self.pull = pull
-        self.transport_option = transport
+        self.image = options.image
+        self.pull = options.pull
+        self.transport_option = options.transport
         self._image_ready = False
         self._fast = None  # not proved yet; then a FastPath, or False for the API stream
         self.reaped = []

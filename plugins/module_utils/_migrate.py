@@ -13,24 +13,13 @@ import binascii
 import os
 import time
 
-from ansible_collections.persist.docker.plugins.module_utils._consistency import (
-    DEFAULT_LOCK_EXPIRY,
-    DEFAULT_LOCK_TIMEOUT,
-    DEFAULT_STOP_TIMEOUT,
-    Consistency,
-)
+from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import copy_between, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import MIGRATE_LABEL, aside_name
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, PersistError
 from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, owner_token
-
-# The guard of a migration: the volume module has no consistency options; a migration
-# refuses containers that reference the volume before it starts, so only the lock matters.
-_MIGRATE_GUARD: dict = dict(
-    containers=None, stop_timeout=DEFAULT_STOP_TIMEOUT, pre_commands=[], post_commands=[],
-    lock_timeout=DEFAULT_LOCK_TIMEOUT, lock_expiry=DEFAULT_LOCK_EXPIRY,
-)
+from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions
 
 
 def leftover_migrations(engine, name):
@@ -55,7 +44,7 @@ def migrate(engine, current, driver, driver_opts, labels):
         raise CopyError("Volume %s is not migrated to the new settings: %s. Nothing was changed." % (name, shared), volume_name=name)
     aside = aside_name(name, binascii.hexlify(os.urandom(4)).decode("ascii"))
     started = time.time()
-    guard = Consistency(engine, [(name, WRITES), (aside, WRITES)], _MIGRATE_GUARD, False, "volume")
+    guard = Consistency(engine, [(name, WRITES), (aside, WRITES)], ConsistencyOptions(), False, "volume")
     with guard:
         engine.create(aside, "local", {}, {MIGRATE_LABEL: name, OWNER_LABEL: owner_token()})
         try:

@@ -18,50 +18,47 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import SIDECAR_SUFFIX, scan_directory
 from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
-from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import RemoteListing, RetentionOnTarget, choose, decide, of_volume
+from ansible_collections.persist.docker.plugins.module_utils._offsite_backend import open_target, read_listing
+from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import RetentionOnTarget, choose, decide, of_volume
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import MIB, check_target, masker_for
+from ansible_collections.persist.docker.plugins.module_utils._options import Params
 from ansible_collections.persist.docker.plugins.module_utils._retention import POLICY_OPTIONS, RetentionPolicy
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 
-def open_target(options, masker):
-    """The backend of target dict ``options`` (a context manager)."""
-    if options["type"] == "ssh":
-        from ansible_collections.persist.docker.plugins.module_utils._offsite_ssh import SshTarget
+@dataclass(frozen=True)
+class OffsiteOptions:
+    """The options of backup_offsite (see the module's documentation): ``targets`` are
+    target dicts (_offsite_target), ``policy`` the retention on each (None: none)."""
 
-        return SshTarget(options, masker)
-    from ansible_collections.persist.docker.plugins.module_utils._offsite_s3 import S3Target
+    path: str
+    targets: Tuple[Mapping[str, Any], ...]
+    volume: Optional[str] = None
+    select: str = "latest"
+    policy: Optional[RetentionPolicy] = None
 
-    return S3Target(options, masker)
-
-
-def read_listing(backend, now, create=False):
-    """The RemoteListing of ``backend`` (empty when its directory does not exist yet, which
-    is then created when ``create``); and whether the directory was missing."""
-    if backend.open():
-        return backend.listing(now), False
-    if create:
-        backend.prepare()
-    return RemoteListing({}, {}, backend.url, now), True
-
-
-def _policy(params):
-    if not any(params.get(option) for option in POLICY_OPTIONS):
-        return None
-    return RetentionPolicy.from_options(params)
+    @classmethod
+    def from_params(cls, params: Params) -> "OffsiteOptions":
+        given = any(params.get(option) for option in POLICY_OPTIONS)
+        return cls(
+            path=params["path"], targets=tuple(params["targets"]), volume=params.get("volume"), select=params["select"],
+            policy=RetentionPolicy.from_options(params) if given else None,
+        )
 
 
-def _local_candidates(params):
-    path = params["path"]
+def _local_candidates(options):
+    path = options.path
     if not os.path.isdir(path):
         raise OffsiteError(
             "The backup directory %s does not exist or is not a directory; path names the directory that holds the archives (the "
             "dest of persist.docker.volume_backup)." % path, path=path)
     try:
-        candidates = choose(scan_directory(path), params["select"], params.get("volume"))
+        candidates = choose(scan_directory(path), options.select, options.volume)
         for candidate in candidates:
             with open(candidate["sidecar"], "rb") as handle:
                 candidate["sidecar_data"] = handle.read()
@@ -83,14 +80,14 @@ def _pairs(names):
 class TargetRun:
     """Everything one task does on one target, and its report."""
 
-    def __init__(self, options, masker, candidates, policy, params, check_mode):
-        self.options = options
+    def __init__(self, target, masker, candidates, policy, volume, check_mode):
+        self.target = target
         self.masker = masker
         self.candidates = candidates
         self.policy = policy
-        self.volume = params.get("volume")
+        self.volume = volume
         self.check_mode = check_mode
-        self.report = dict(target=None, type=options["type"], sent=[], present=[], skipped=[], conflicts=[], deleted=[], kept=[],
+        self.report = dict(target=None, type=target["type"], sent=[], present=[], skipped=[], conflicts=[], deleted=[], kept=[],
                            damaged=[], incomplete=[], errors=[], created_directory=False)
         self.before = []
         self.after = []
@@ -100,7 +97,7 @@ class TargetRun:
 
     def run(self, now):
         try:
-            with open_target(self.options, self.masker) as backend:
+            with open_target(self.target, self.masker) as backend:
                 self.report["target"] = backend.name
                 self._run(backend, now)
         except OffsiteError as exc:
@@ -134,7 +131,7 @@ class TargetRun:
     def _decide(self, backend, listing):
         """``[(candidate, why, remote entry)]`` to send; present and conflicting ones reported."""
         sends = []
-        full = self.options["verify"] == "full"
+        full = self.target["verify"] == "full"
         for candidate in self.candidates:
             remote = listing.by_name.get(candidate["name"])
             try:
@@ -169,7 +166,7 @@ class TargetRun:
         """Send each archive; returns the listing-like items of those that arrived (all of
         them in check mode)."""
         arrived = []
-        full = self.options["verify"] == "full"
+        full = self.target["verify"] == "full"
         for candidate, why, remote in sends:
             recorded = candidate["metadata"]["archive"]
             item = dict(archive=candidate["name"], volume=candidate["volume"], created=candidate["created"], size=recorded["size"],
@@ -202,19 +199,19 @@ def _message(reports, check_mode):
         counted(deleted, "copy", "copies"), counted(len(reports), "target"), present)
 
 
-def offsite(params, check_mode, diff=False, now=None):
-    """Send, check and retain copies for every target of ``params``; see the backup_offsite
+def offsite(options, check_mode, diff=False, now=None):
+    """Send, check and retain copies for every target of ``options`` (an OffsiteOptions); see the backup_offsite
     module for the options and the result. Raises OffsiteError, with the result in its
     details, when anything failed."""
-    for index, target in enumerate(params["targets"]):
+    for index, target in enumerate(options.targets):
         check_target(target, index)
-    masker = masker_for(params["targets"])
-    policy = _policy(params)
-    candidates = _local_candidates(params)
+    masker = masker_for(options.targets)
+    policy = options.policy
+    candidates = _local_candidates(options)
     now = time.time() if now is None else now
     reports, diffs = [], []
-    for target in params["targets"]:
-        run = TargetRun(target, masker, candidates, policy, params, check_mode)
+    for target in options.targets:
+        run = TargetRun(target, masker, candidates, policy, options.volume, check_mode)
         reports.append(run.run(now))
         diffs.append(dict(before=dict(archives=run.before), after=dict(archives=run.after),
                           before_header=reports[-1]["target"], after_header=reports[-1]["target"]))
@@ -223,7 +220,7 @@ def offsite(params, check_mode, diff=False, now=None):
     result = dict(
         changed=changed,
         msg=_message(reports, check_mode),
-        path=params["path"],
+        path=options.path,
         policy=policy.describe() if policy else None,
         targets=reports,
         errors=errors,

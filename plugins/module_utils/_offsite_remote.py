@@ -23,7 +23,7 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_read impor
 from ansible_collections.persist.docker.plugins.module_utils._archive_check import identities_for, verify_archive
 from ansible_collections.persist.docker.plugins.module_utils._compression import require_library
 from ansible_collections.persist.docker.plugins.module_utils._errors import DependencyError, OffsiteError, RestoreError, VerifyError
-from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import open_target, read_listing
+from ansible_collections.persist.docker.plugins.module_utils._offsite_backend import open_target, read_listing
 from ansible_collections.persist.docker.plugins.module_utils._offsite_plan import of_volume
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import check_target, masker_for
 from ansible_collections.persist.docker.plugins.module_utils._verify_select import (
@@ -56,11 +56,10 @@ def _listing(target, now):
     return backend, listing
 
 
-def offsite_info(params, now=None):
-    """backup_info with ``target``: the copies on the target, newest first, and the latest
-    complete one of each volume."""
-    backend, listing = _listing(params["target"], time.time() if now is None else now)
-    volume = params.get("volume")
+def offsite_info(target, volume=None, now=None):
+    """backup_info with ``target`` (a target dict): the copies on the target (of ``volume``
+    when given), newest first, and the latest complete one of each volume."""
+    backend, listing = _listing(target, time.time() if now is None else now)
     backups, latest = [], {}
     for entry in listing.entries:
         if not of_volume(entry, volume):
@@ -90,18 +89,18 @@ class _ReadOnce:
         pass
 
 
-def offsite_verify(params, check_mode):
-    """backup_verify with ``target``; see the module. Raises VerifyError (with the result in
-    its details) when any copy failed."""
-    if params.get("test_restore") or params.get("probe"):
+def offsite_verify(options, check_mode):
+    """backup_verify with ``target`` (an _options.VerifyOptions); see the module. Raises
+    VerifyError (with the result in its details) when any copy failed."""
+    if options.test_restore or options.probe:
         raise VerifyError("test_restore and probe are %s." % NOT_OFF_HOST)
-    target = params["target"]
+    target = options.target
     full = target["verify"] == "full"
     try:
         check_target(target)
         with open_target(target, masker_for([target])) as backend:
             listing, _missing = read_listing(backend, time.time())
-            chosen, warnings = select_archives(listing.entries, params["select"], params.get("volume"))
+            chosen, warnings = select_archives(listing.entries, options.select, options.volume)
             if not chosen:
                 raise VerifyError("There is no copy to verify on %s%s. Check the target (persist.docker.backup_info with target lists "
                                   "the copies)." % (backend.name, " (" + "; ".join(warnings) + ")" if warnings else ""), target=backend.name)
@@ -109,7 +108,7 @@ def offsite_verify(params, check_mode):
             for item in chosen:
                 verdict = new_verdict(item, backend.name)
                 if not item["refused"]:
-                    _verify_copy(backend, item["entry"], full, params, verdict)
+                    _verify_copy(backend, item["entry"], full, options, verdict)
                 verdicts.append(verdict)
                 warnings.extend("%s: %s" % (verdict["path"], warning) for warning in verdict["warnings"])
     except OffsiteError as exc:
@@ -123,7 +122,7 @@ def offsite_verify(params, check_mode):
     return result
 
 
-def _verify_copy(backend, entry, full, params, verdict):
+def _verify_copy(backend, entry, full, options, verdict):
     started = time.time()
     for check in ("test_restore", "probe"):
         skip(verdict, check, NOT_OFF_HOST)
@@ -146,7 +145,7 @@ def _verify_copy(backend, entry, full, params, verdict):
     if not full:
         for check in ("tree_digest", "safety") + (() if backend.kind == "ssh" else ("sha256",)):
             skip(verdict, check, "verify is quick: no archive data was downloaded (set the target's verify: full)")
-    elif _read_in_full(backend, entry, params, verdict):
+    elif _read_in_full(backend, entry, options, verdict):
         verdict["checks"].update(sha256="passed", tree_digest="passed", safety="passed")
     recorded = entry["metadata"]
     verdict.update(compression=recorded["compression"], size=recorded["archive"]["size"], sha256=recorded["archive"]["sha256"],
@@ -154,16 +153,16 @@ def _verify_copy(backend, entry, full, params, verdict):
                    read_seconds=round(time.time() - started, 3))
 
 
-def _read_in_full(backend, entry, params, verdict):
+def _read_in_full(backend, entry, options, verdict):
     """Stream the copy through verify_archive (decrypted with the task's identity when it is
     encrypted); True when it passed."""
     try:
         require_library(entry["metadata"]["compression"])
-        identities = identities_for(entry, params)
+        identities = identities_for(entry, options.decryption)
         with backend.reader(entry) as stream:
             # The download is read once: the archive's one read is the verification.
             with PinnedArchive(entry["path"], entry["metadata"]["compression"], identities, raw=_ReadOnce(stream)) as archive:
-                verify_archive(archive, entry, params.get("allow_special", False), consequence="")
+                verify_archive(archive, entry, options.allow_special, consequence="")
     except RestoreError as exc:
         check = exc.details.get("check", "read")
         message = exc.msg

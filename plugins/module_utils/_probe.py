@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError
+from ansible_collections.persist.docker.plugins.module_utils._options import Helper
 from ansible_collections.persist.docker.plugins.module_utils._helper import (
     HELPER_LABEL,
     OWNER_LABEL,
@@ -51,7 +52,7 @@ def run_probe(client, probe, image, pull, volume):
     ``duration_seconds``. Raises HelperError when the image cannot be had or the engine
     refuses the container.
     """
-    HelperRunner(client, image, pull).prepare()
+    HelperRunner(client, Helper(image, pull)).prepare()
     host_config = client.create_host_config(
         # no_copy: an empty restored copy must stay empty, not receive the image's files.
         mounts=[Mount(target=probe["path"], source=volume, type="volume", read_only=False, no_copy=True)],

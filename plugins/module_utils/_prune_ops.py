@@ -14,10 +14,13 @@ No Docker engine is needed and nothing here imports Ansible.
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import stat
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     ORPHAN_SIDECAR_GRACE,
@@ -35,10 +38,31 @@ from ansible_collections.persist.docker.plugins.module_utils._atomic import (
     stale_temporary_files,
 )
 from ansible_collections.persist.docker.plugins.module_utils._errors import PruneError
+from ansible_collections.persist.docker.plugins.module_utils._options import Params
 from ansible_collections.persist.docker.plugins.module_utils._retention import RetentionPolicy, parse_duration, plan
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
 
 DEFAULT_INCOMPLETE_GRACE = "1d"
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    """The options of backup_prune (see the module's documentation): the validated policy,
+    and the grace of leftovers as given (``grace_text``) and in seconds."""
+
+    path: str
+    policy: RetentionPolicy
+    grace: datetime.timedelta
+    grace_text: str = DEFAULT_INCOMPLETE_GRACE
+    volume: Optional[str] = None
+
+    @classmethod
+    def from_params(cls, params: Params) -> "PruneOptions":
+        """PruneError for a policy or grace that is not valid."""
+        grace_text = params.get("incomplete_grace")
+        grace_text = DEFAULT_INCOMPLETE_GRACE if grace_text is None else str(grace_text).strip()
+        return cls(path=params["path"], policy=RetentionPolicy.from_options(params), grace=parse_duration(grace_text, "incomplete_grace"),
+                   grace_text=grace_text, volume=params.get("volume"))
 _SCAN_ATTEMPTS = 3
 
 
@@ -266,13 +290,6 @@ def carry_out(plan_):
     return done
 
 
-def _policy_and_grace(params):
-    policy = RetentionPolicy.from_options(params)
-    grace_text = params.get("incomplete_grace")
-    grace_text = DEFAULT_INCOMPLETE_GRACE if grace_text is None else str(grace_text).strip()
-    return policy, parse_duration(grace_text, "incomplete_grace"), grace_text
-
-
 def _warnings(plan_):
     warnings = []
     for item in plan_.damaged:
@@ -295,11 +312,10 @@ def _message(plan_, check_mode):
     return "%s in %s" % ("; ".join(parts), plan_.path)
 
 
-def prune(params, check_mode, diff=False, now=None):
-    """Prune ``params['path']`` by the keep_* policy; see the backup_prune module for the
-    options and the result. ``now`` (epoch seconds) only dates leftovers against the grace."""
-    path = params["path"]
-    policy, grace, grace_text = _policy_and_grace(params)
+def prune(options, check_mode, diff=False, now=None):
+    """Prune ``options.path`` by the keep_* policy (a PruneOptions); see the backup_prune
+    module for the result. ``now`` (epoch seconds) only dates leftovers against the grace."""
+    path, policy = options.path, options.policy
     if not os.path.isdir(path):
         raise PruneError(
             "The backup directory %s does not exist or is not a directory; path names the directory "
@@ -308,7 +324,7 @@ def prune(params, check_mode, diff=False, now=None):
         )
     now = time.time() if now is None else now
     try:
-        plan_ = PrunePlan(path, params.get("volume"), policy, grace, grace_text, now).survey()
+        plan_ = PrunePlan(path, options.volume, policy, options.grace, options.grace_text, now).survey()
     except OSError as exc:
         raise PruneError(
             "Cannot read the backup directory %s: %s. Run the task as a user who may read it (for "

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     describe_archive,
@@ -37,10 +39,39 @@ from ansible_collections.persist.docker.plugins.module_utils._consistency import
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import destination_settings
 from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError, RestoreError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions, Decryption, Params
 from ansible_collections.persist.docker.plugins.module_utils._swap import recover, reserved_state
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import TAR_ENTRIES_CHANGED
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """The options of volume_restore (see the module's documentation)."""
+
+    volume: str
+    src: str
+    consistency: ConsistencyOptions
+    source_volume: Optional[str] = None
+    mode: str = "replace"
+    restore_when: str = "different"
+    create: bool = True
+    volume_driver: Optional[str] = None
+    volume_driver_opts: Optional[Mapping[str, Any]] = None
+    volume_labels: Optional[Mapping[str, Any]] = None
+    allow_special: bool = False
+    decryption: Decryption = Decryption()
+
+    @classmethod
+    def from_params(cls, params: Params) -> "RestoreOptions":
+        return cls(
+            volume=params["volume"], src=params["src"], consistency=ConsistencyOptions.from_params(params),
+            source_volume=params.get("source_volume"), mode=params["mode"], restore_when=params["restore_when"],
+            create=params["create"], volume_driver=params.get("volume_driver"),
+            volume_driver_opts=params.get("volume_driver_opts"), volume_labels=params.get("volume_labels"),
+            allow_special=params["allow_special"], decryption=Decryption.from_params(params),
+        )
 
 
 def resolve_archive(src, source_volume):
@@ -71,10 +102,11 @@ def resolve_archive(src, source_volume):
     return entry
 
 
-def settings_to_create(target, entry, params):
-    """(driver, driver_opts, labels, how) for creating the missing volume ``target``:
+def _settings_to_create(entry, options):
+    """(driver, driver_opts, labels, how) for creating the missing volume ``options.volume``:
     the task's volume_driver, volume_driver_opts and volume_labels, and otherwise what the
     sidecar recorded, which may not mount existing storage (a sidecar is untrusted)."""
+    target = options.volume
     recorded = entry["metadata"]["volume"]
     source = dict(
         name=recorded.get("name") or "?", driver=recorded.get("driver") or "local",
@@ -83,7 +115,7 @@ def settings_to_create(target, entry, params):
     if not all(isinstance(source[key], dict) for key in ("driver_opts", "labels")) or not isinstance(source["driver"], str):
         raise RestoreError("The sidecar of %s records the volume's settings in a form this collection does not write." % entry["path"], archive=entry["path"])
     driver, options, labels, taken_from, problem = destination_settings(
-        source, params.get("volume_driver"), params.get("volume_driver_opts"), params.get("volume_labels"))
+        source, options.volume_driver, options.volume_driver_opts, options.volume_labels)
     if problem:
         raise RestoreError(
             "Volume %s is not created as the backup %s recorded it: %s. A backup's record never makes a restore mount "
@@ -99,54 +131,54 @@ def settings_to_create(target, entry, params):
     return driver, options, labels, taken_from
 
 
-def restore(engine, params, check_mode):
-    """Restore into ``params['volume']``; see the module for the options."""
-    target = params["volume"]
-    entry = resolve_archive(params["src"], params["source_volume"] or target)
+def restore(engine, options, check_mode):
+    """Restore an archive into volume ``options.volume`` (a RestoreOptions)."""
+    target = options.volume
+    entry = resolve_archive(options.src, options.source_volume or target)
     require_library(entry["metadata"]["compression"])
-    identities = identities_for(entry, params)
+    identities = identities_for(entry, options.decryption)
     current = engine.volume(target)
-    if current is None and not params["create"]:
+    if current is None and not options.create:
         raise VolumeMissing(
             "Volume %s does not exist and create is false. Create it first, or set create: true "
             "to create it with the driver, options and labels recorded in the backup." % target,
             volume_name=target,
         )
-    settings = settings_to_create(target, entry, params) if current is None else None
+    settings = _settings_to_create(entry, options) if current is None else None
     shared = engine.storage_shared(current) if current is not None else None
     if shared:
         raise RestoreError(
             "Volume %s is not restored into: %s. A restore would change the other's files under it. Nothing was done." % (target, shared),
             volume_name=target,
         )
-    guard = Consistency(engine, [(target, WRITES)], params, check_mode, "volume_restore")
+    guard = Consistency(engine, [(target, WRITES)], options.consistency, check_mode, "volume_restore")
     result = dict(
         changed=False, volume=target, archive=summarize(entry["path"], entry["metadata"]), actions=[],
         finished_interrupted=False, skipped_reason=None,
     )
     with open_archive(entry, identities) as archive:
         pending = current is not None and reserved_state(engine, target).entries
-        one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, params)
+        one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, options.restore_when)
         empty_root = None
         if not check_mode and not pending and not one_pass and current is not None and not _running_users(engine, current):
             empty_root = engine.root_if_empty(target, digest_version(entry))
             one_pass = empty_root is not None
         if pending:
-            verify_archive(archive, entry, params["allow_special"])  # before anything is stopped
-        elif not one_pass and not _wanted(engine, archive, entry, current, params, result):
+            verify_archive(archive, entry, options.allow_special)  # before anything is stopped
+        elif not one_pass and not _wanted(engine, archive, entry, current, options, result):
             result.update(guard.report())
             result["transport"] = engine.helpers.transport()
             return result
         with guard:
             guard.result = result
             result["actions"][:0] = guard.actions
-            _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass, empty_root)
+            _restore_locked(engine, archive, entry, current, settings, options, check_mode, guard, result, pending, one_pass, empty_root)
     result.update(guard.report())
     result["transport"] = engine.helpers.transport()
     return result
 
 
-def _nothing_to_compare_or_stop(engine, current, params):
+def _nothing_to_compare_or_stop(engine, current, restore_when):
     """Whether the archive may be verified while it is extracted, in one read: a missing
     target (or restore_when always), with no running container to stop first. The staging
     tree is swapped in only once the whole archive passed, so nothing reaches the volume's
@@ -155,7 +187,7 @@ def _nothing_to_compare_or_stop(engine, current, params):
     running container is read in one pass too: see restore.)"""
     if current is None:
         return True
-    if params["restore_when"] != "always":
+    if restore_when != "always":
         return False
     return not _running_users(engine, current)
 
@@ -164,10 +196,10 @@ def _running_users(engine, current):
     return any(user["running"] for user in engine.users(current["name"]))
 
 
-def _wanted(engine, archive, entry, current, params, result, compare=True):
+def _wanted(engine, archive, entry, current, options, result, compare=True):
     """Read and verify the archive, comparing it with the target when ``restore_when`` says
     so; False (with ``skipped_reason`` set) when nothing is to be restored."""
-    target, mode, when = params["volume"], params["mode"], params["restore_when"]
+    target, mode, when = options.volume, options.mode, options.restore_when
     if current is not None and when == "missing_or_empty":
         usage = engine.usage(target, include_reserved=False)
         if not usage["empty"]:
@@ -178,12 +210,12 @@ def _wanted(engine, archive, entry, current, params, result, compare=True):
     compare = compare and current is not None and when == "different"
     started = time.time()
     try:
-        differences = verify_archive(archive, entry, params["allow_special"], engine, target if compare else None)
+        differences = verify_archive(archive, entry, options.allow_special, engine, target if compare else None)
     except HelperError as exc:
         if not compare or exc.details.get("exit_code") != TAR_ENTRIES_CHANGED:
             raise
         # A running container changed the target while it was read: it differs, certainly.
-        verify_archive(archive, entry, params["allow_special"])
+        verify_archive(archive, entry, options.allow_special)
         compare = False
     result["verified"] = True
     result["verify_seconds"] = round(time.time() - started, 3)
@@ -196,20 +228,20 @@ def _wanted(engine, archive, entry, current, params, result, compare=True):
     return True
 
 
-def _restore_locked(engine, archive, entry, current, settings, params, check_mode, guard, result, pending, one_pass, empty_root=None):
+def _restore_locked(engine, archive, entry, current, settings, options, check_mode, guard, result, pending, one_pass, empty_root=None):
     """The restore proper, under the lock and with the containers in the way stopped; with
     ``one_pass`` the archive is verified while it is extracted. ``empty_root`` is the root
     record of an empty target: its differences are the archive's entries, noted as they
     pass; with restore_when different, a staged tree that would change nothing is
     discarded."""
-    target, mode = params["volume"], params["mode"]
+    target, mode = options.volume, options.mode
     planned = len(result["actions"])
     if pending:
-        finished, warnings = recover(engine, target, guard, check_mode, params["recovery"], result["actions"])
+        finished, warnings = recover(engine, target, guard, check_mode, options.consistency.recovery, result["actions"])
         result["finished_interrupted"] = finished
         result.setdefault("warnings", []).extend(warnings)
         # In check mode a swap to finish is still pending: the target cannot be compared yet.
-        if not _wanted(engine, archive, entry, current, params, result, compare=not (check_mode and finished)):
+        if not _wanted(engine, archive, entry, current, options, result, compare=not (check_mode and finished)):
             result["changed"] = len(result["actions"]) > planned
             return
     if current is None:
@@ -223,9 +255,9 @@ def _restore_locked(engine, archive, entry, current, settings, params, check_mod
     started = time.time()
     observe = before_read_back = None
     if empty_root is not None:
-        observe, before_read_back = _noting_differences(empty_root, params, result, planned)
+        observe, before_read_back = _noting_differences(empty_root, options, result, planned)
     try:
-        extract_and_swap(engine, archive, entry, target, mode, guard, params["allow_special"], verified=not one_pass,
+        extract_and_swap(engine, archive, entry, target, mode, guard, options.allow_special, verified=not one_pass,
                          observe=observe, before_read_back=before_read_back)
     except _NothingToRestore:
         result["verified"] = True
@@ -244,10 +276,10 @@ class _NothingToRestore(Exception):
     """The staged tree would change nothing: it is discarded, not swapped in."""
 
 
-def _noting_differences(empty_root, params, result, planned):
+def _noting_differences(empty_root, options, result, planned):
     """(observe, before_read_back) for a one-pass restore into an empty target, whose
     differences are the archive's entries."""
-    target, mode = params["volume"], params["mode"]
+    target, mode = options.volume, options.mode
     differences = TreeDifferences()
 
     def observe(path, record):
@@ -257,7 +289,7 @@ def _noting_differences(empty_root, params, result, planned):
             differences.note("changed", path)
 
     def before_read_back(_token):
-        if params["restore_when"] != "different":
+        if options.restore_when != "different":
             return
         result["differences"] = differences.as_dict(mode)
         result["diff"] = {"prepared": differences.prepared(mode)}

@@ -20,6 +20,7 @@ from ansible_collections.persist.docker.plugins.module_utils._helper import (
     helper_argument_spec,
 )
 from ansible_collections.persist.docker.plugins.module_utils._local_runner import build_local_module, run_local
+from ansible_collections.persist.docker.plugins.module_utils._options import Connection, Helper
 
 try:
     from requests.exceptions import RequestException
@@ -51,16 +52,17 @@ def run(module, operation, needs_engine=True):
     directory on a host without an engine). A connection lost mid-operation is reported with
     the engine's address; helpers reaped on the way are reported, also on failure.
     """
-    params = module.params
+    connection = Connection.from_params(module.params)
+    helper = Helper.from_params(module.params) if "helper_image" in module.params else None
     helpers = []
 
     def work():
         if not needs_engine:
             return operation(None)
         try:
-            client = connect(params)
-            if "helper_image" in params:
-                helpers.append(HelperRunner(client, params["helper_image"], params["helper_pull"], params["helper_transport"]))
+            client = connect(connection)
+            if helper is not None:
+                helpers.append(HelperRunner(client, helper))
             engine = VolumeEngine(client, helpers[0] if helpers else None)
             try:
                 return operation(engine)
@@ -70,7 +72,7 @@ def run(module, operation, needs_engine=True):
         except (RequestException, OSError) as exc:
             raise EngineError(
                 "Lost the connection to the Docker engine at %s: %s. Check that the engine still "
-                "runs, then run the task again." % (params["docker_host"], exc)
+                "runs, then run the task again." % (connection.docker_host, exc)
             )
 
     def reaped():

@@ -54,17 +54,16 @@ from ansible_collections.persist.docker.plugins.module_utils._volume_spec import
 REASON_OUTPUT_CHARS = 1000
 
 
-def verify(engine, params, check_mode):
-    """Verify the archives ``params`` name; see the module for the options.
+def verify(engine, options, check_mode):
+    """Verify the archives ``options`` (an _options.VerifyOptions with ``path``) name.
 
     ``engine`` is needed (and only given) when test restores run: with ``test_restore``
     outside check mode. Returns the result (its ``warnings`` for the user), or raises
     VerifyError (with the same result in its details) when any archive failed.
     """
-    probe = params.get("probe")
-    _check_options(params, probe)
-    chosen, warnings = _choose(params["path"], params.get("volume"), params["select"])
-    testing = params["test_restore"] and not check_mode
+    _check_options(options)
+    chosen, warnings = _choose(options.path, options.volume, options.select)
+    testing = options.test_restore and not check_mode
     # Counts under their own key: Ansible reserves a result's top-level "failed".
     result = dict(changed=False, verdicts=[], totals=dict(verified=0, passed=0, failed=0), reaped_scratch_volumes=[],
                   warnings=warnings)
@@ -72,9 +71,9 @@ def verify(engine, params, check_mode):
         result["reaped_scratch_volumes"] = reap_scratch_volumes(engine, warnings)
 
     for item in chosen:
-        verdict = new_verdict(item, params["path"])
+        verdict = new_verdict(item, options.path)
         if not item["refused"]:
-            _verify_one(engine, item["entry"], params, check_mode, verdict)
+            _verify_one(engine, item["entry"], options, check_mode, verdict)
         result["verdicts"].append(verdict)
         warnings.extend("%s: %s" % (verdict["path"], warning) for warning in verdict["warnings"])
     failed = sum(1 for verdict in result["verdicts"] if verdict["status"] == "failed")
@@ -85,10 +84,11 @@ def verify(engine, params, check_mode):
     return result
 
 
-def _check_options(params, probe):
+def _check_options(options):
+    probe = options.probe
     if probe is None:
         return
-    if not params["test_restore"]:
+    if not options.test_restore:
         raise VerifyError("A probe runs on the restored copy of an archive; set test_restore: true to run one, or drop probe.")
     if not probe["path"].startswith("/"):
         raise VerifyError("probe.path %r is not an absolute path; give where the restored copy is mounted in the probe container, "
@@ -140,35 +140,35 @@ def reap_scratch_volumes(engine, warnings):
     return reaped
 
 
-def _verify_one(engine, entry, params, check_mode, verdict):
+def _verify_one(engine, entry, options, check_mode, verdict):
     started = time.time()
-    if encryption(entry["metadata"]) is not None and not (params.get("decrypt_identity") or params.get("decrypt_identity_file")):
+    if encryption(entry["metadata"]) is not None and not options.decryption.given:
         _checksum_only(entry, verdict, started)
         return
     try:
-        archive = open_archive(entry, identities_for(entry, params))
+        archive = open_archive(entry, identities_for(entry, options.decryption))
     except RestoreError as exc:
         fail_read(verdict, exc.details.get("check", "read"), exc.msg)
         return
     with archive:
-        if _read(archive, entry, params, verdict, started):
-            if not params["test_restore"]:
+        if _read(archive, entry, options.allow_special, verdict, started):
+            if not options.test_restore:
                 skip(verdict, "test_restore", "test_restore is false")
                 skip(verdict, "probe", "test_restore is false")
             elif check_mode:
                 skip(verdict, "test_restore", "check mode")
                 skip(verdict, "probe", "check mode")
             else:
-                _test_restore(engine, archive, entry, params, verdict)
+                _test_restore(engine, archive, entry, options, verdict)
 
 
-def _read(archive, entry, params, verdict, started):
+def _read(archive, entry, allow_special, verdict, started):
     """Read the whole archive as a restore does before it writes anything; True when it
     passed (the verdict then holds what the sidecar records)."""
     metadata = entry["metadata"]
     try:
         require_library(metadata["compression"])
-        verify_archive(archive, entry, params["allow_special"], consequence="")
+        verify_archive(archive, entry, allow_special, consequence="")
     except RestoreError as exc:
         fail_read(verdict, exc.details.get("check", "read"), exc.msg)
         for detail in ("member", "rule"):
@@ -214,7 +214,7 @@ def _checksum_only(entry, verdict, started):
         skip(verdict, check, why)
 
 
-def _test_restore(engine, archive, entry, params, verdict):
+def _test_restore(engine, archive, entry, options, verdict):
     recorded = entry["metadata"]["volume"]
     driver, options, note = scratch_driver(recorded)
     name = scratch_name(recorded.get("name"), binascii.hexlify(os.urandom(6)).decode("ascii"))
@@ -229,8 +229,8 @@ def _test_restore(engine, archive, entry, params, verdict):
         fail(verdict, "the scratch volume for the test restore could not be created: %s" % exc.msg, test_restore="failed")
         return
     try:
-        if _restore_into(engine, archive, entry, name, params, verdict, details):
-            _probe(engine, params, name, verdict)
+        if _restore_into(engine, archive, entry, name, options.allow_special, verdict, details):
+            _probe(engine, options, name, verdict)
     finally:
         try:
             engine.remove(name)
@@ -240,7 +240,7 @@ def _test_restore(engine, archive, entry, params, verdict):
         details["duration_seconds"] = round(time.time() - started, 3)
 
 
-def _restore_into(engine, archive, entry, name, params, verdict, details):
+def _restore_into(engine, archive, entry, name, allow_special, verdict, details):
     """Restore into the new scratch volume and compare its tree digest; True when equal."""
     try:
         usage = engine.usage(name)
@@ -249,7 +249,7 @@ def _restore_into(engine, archive, entry, name, params, verdict, details):
                  "so nothing was restored into it" % (name, counted(usage["entries"], "entry", "entries"), details["driver"], details["driver_opts"]),
                  test_restore="failed")
             return False
-        extract_and_swap(engine, archive, entry, name, "replace", NO_GUARD, params["allow_special"])
+        extract_and_swap(engine, archive, entry, name, "replace", NO_GUARD, allow_special)
         details["tree_digest"] = engine.tree_digest(name, version=digest_version(entry)).hexdigest()
     except PersistError as exc:
         fail(verdict, "the test restore into scratch volume %s failed: %s" % (name, exc.msg), test_restore="failed")
@@ -263,14 +263,14 @@ def _restore_into(engine, archive, entry, name, params, verdict, details):
     return True
 
 
-def _probe(engine, params, name, verdict):
-    probe = params.get("probe")
+def _probe(engine, options, name, verdict):
+    probe = options.probe
     if not probe:
         skip(verdict, "probe", "no probe given")
         return
-    image = probe.get("image") or params["helper_image"]
+    image = probe.get("image") or options.helper.image
     try:
-        outcome = run_probe(engine.client, probe, image, params["helper_pull"], name)
+        outcome = run_probe(engine.client, probe, image, options.helper.pull, name)
     except HelperError as exc:
         fail(verdict, "the probe could not run: %s" % exc.msg, probe="failed")
         return

@@ -169,7 +169,7 @@ def main():
     )
     params = module.params
     if params["target"]:
-        run_local(module, lambda: offsite_info(params))
+        run_local(module, lambda: offsite_info(params["target"], params["volume"]))
     run_local(module, lambda: directory_info(params["path"], params["volume"]))
 
 

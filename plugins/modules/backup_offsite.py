@@ -301,7 +301,7 @@ path:
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._local_runner import build_local_module, run_local
-from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import offsite
+from ansible_collections.persist.docker.plugins.module_utils._offsite_ops import OffsiteOptions, offsite
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import targets_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._retention import retention_argument_spec
 
@@ -316,7 +316,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_local(module, lambda: offsite(module.params, module.check_mode, module._diff))
+    run_local(module, lambda: offsite(OffsiteOptions.from_params(module.params), module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

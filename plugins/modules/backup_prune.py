@@ -294,7 +294,7 @@ volumes:
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._local_runner import build_local_module, run_local
-from ansible_collections.persist.docker.plugins.module_utils._prune_ops import DEFAULT_INCOMPLETE_GRACE, prune
+from ansible_collections.persist.docker.plugins.module_utils._prune_ops import DEFAULT_INCOMPLETE_GRACE, PruneOptions, prune
 from ansible_collections.persist.docker.plugins.module_utils._retention import retention_argument_spec
 
 
@@ -308,7 +308,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_local(module, lambda: prune(module.params, module.check_mode, module._diff))
+    run_local(module, lambda: prune(PruneOptions.from_params(module.params), module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

@@ -372,6 +372,7 @@ target:
 from ansible_collections.persist.docker.plugins.module_utils._encryption import decryption_argument_spec
 from ansible_collections.persist.docker.plugins.module_utils._offsite_remote import offsite_verify
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import target_argument_spec
+from ansible_collections.persist.docker.plugins.module_utils._options import VerifyOptions
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 from ansible_collections.persist.docker.plugins.module_utils._verify_ops import verify
 
@@ -403,11 +404,12 @@ def main():
         required_one_of=[("path", "target")],
         mutually_exclusive=[("path", "target"), ("decrypt_identity", "decrypt_identity_file")],
     )
-    if module.params["target"]:
-        run(module, lambda engine: offsite_verify(module.params, module.check_mode), needs_engine=False)
+    options = VerifyOptions.from_params(module.params)
+    if options.target:
+        run(module, lambda engine: offsite_verify(options, module.check_mode), needs_engine=False)
     # The engine is needed only to test-restore: reading archives works on a host without one.
-    needs_engine = module.params["test_restore"] and not module.check_mode
-    run(module, lambda engine: verify(engine, module.params, module.check_mode), needs_engine=needs_engine)
+    needs_engine = options.test_restore and not module.check_mode
+    run(module, lambda engine: verify(engine, options, module.check_mode), needs_engine=needs_engine)
 
 
 if __name__ == "__main__":

@@ -331,7 +331,7 @@ reaped_helpers:
   elements: str
 """
 
-from ansible_collections.persist.docker.plugins.module_utils._backup_ops import backup
+from ansible_collections.persist.docker.plugins.module_utils._backup_ops import BackupOptions, backup
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 
 
@@ -353,7 +353,7 @@ def main():
         supports_check_mode=True,
     )
 
-    run(module, lambda engine: backup(engine, module.params, module.check_mode))
+    run(module, lambda engine: backup(engine, BackupOptions.from_params(module.params), module.check_mode))
 
 
 if __name__ == "__main__":

@@ -365,7 +365,7 @@ dest_reaped_helpers:
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._connection import prefixed_connection_argument_spec
-from ansible_collections.persist.docker.plugins.module_utils._copy_ops import copy
+from ansible_collections.persist.docker.plugins.module_utils._copy_ops import CopyOptions, copy
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 
 
@@ -384,7 +384,7 @@ def main():
     spec.update(prefixed_connection_argument_spec("dest_"))
     module = build_module(spec, uses_helpers=True, guards_consistency=True, supports_check_mode=True)
 
-    run(module, lambda engine: copy(engine, module.params, module.check_mode))
+    run(module, lambda engine: copy(engine, CopyOptions.from_params(module.params), module.check_mode))
 
 
 if __name__ == "__main__":

@@ -341,7 +341,7 @@ reaped_helpers:
 """
 
 from ansible_collections.persist.docker.plugins.module_utils._encryption import decryption_argument_spec
-from ansible_collections.persist.docker.plugins.module_utils._restore_ops import restore
+from ansible_collections.persist.docker.plugins.module_utils._restore_ops import RestoreOptions, restore
 from ansible_collections.persist.docker.plugins.module_utils._runner import build_module, run
 
 
@@ -366,7 +366,7 @@ def main():
         mutually_exclusive=[("decrypt_identity", "decrypt_identity_file")],
     )
 
-    run(module, lambda engine: restore(engine, module.params, module.check_mode))
+    run(module, lambda engine: restore(engine, RestoreOptions.from_params(module.params), module.check_mode))
 
 
 if __name__ == "__main__":

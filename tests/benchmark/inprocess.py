@@ -22,9 +22,9 @@ import sys
 import time
 
 OPERATIONS = {
-    "backup": ("volume_backup", "_backup_ops", "backup"),
-    "restore": ("volume_restore", "_restore_ops", "restore"),
-    "copy": ("volume_copy", "_copy_ops", "copy"),
+    "backup": ("volume_backup", "_backup_ops", "backup", "BackupOptions"),
+    "restore": ("volume_restore", "_restore_ops", "restore", "RestoreOptions"),
+    "copy": ("volume_copy", "_copy_ops", "copy", "CopyOptions"),
 }
 
 
@@ -55,15 +55,17 @@ def main():
     import docker  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner  # pylint: disable=import-outside-toplevel
+    from ansible_collections.persist.docker.plugins.module_utils._options import Helper  # pylint: disable=import-outside-toplevel
 
-    module_name, ops_name, function_name = OPERATIONS[operation]
+    module_name, ops_name, function_name, options_name = OPERATIONS[operation]
     params = module_defaults(module_name)
     params.update(given)
-    ops = __import__("ansible_collections.persist.docker.plugins.module_utils.%s" % ops_name, fromlist=[function_name])
+    ops = __import__("ansible_collections.persist.docker.plugins.module_utils.%s" % ops_name, fromlist=[function_name, options_name])
     client = docker.APIClient(version="auto", timeout=params.get("timeout") or 600)
-    engine = VolumeEngine(client, HelperRunner(client, params["helper_image"], params["helper_pull"]))
+    engine = VolumeEngine(client, HelperRunner(client, Helper.from_params(params)))
+    options = getattr(ops, options_name).from_params(params)
     started = time.monotonic()
-    result = getattr(ops, function_name)(engine, params, False)
+    result = getattr(ops, function_name)(engine, options, False)
     shown = {key: value for key, value in result.items() if key not in ("diff", "differences", "actions")}
     print("%s: %.2f s\n%s" % (operation, time.monotonic() - started, json.dumps(shown, indent=1, default=str)[:3000]), file=sys.stderr)
 
