@@ -5,7 +5,7 @@
 # Private module_utils of persist.docker: not a public API, may change without notice.
 """Connection to the Docker engine: the shared argument spec and the client factory.
 
-The options are documented once in plugins/doc_fragments/docker.py; every module merges
+The options are documented once in plugins/doc_fragments/_docker.py; every module merges
 ``connection_argument_spec()`` into its own spec; _runner reads them into a
 ``_options.Connection`` and calls ``connect()`` with it.
 """

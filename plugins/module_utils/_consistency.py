@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - connect() reports the missing SDK firs
 
 def consistency_argument_spec():
     """The options of every module that reads or writes volume data (doc fragment
-    ``persist.docker.docker.consistency``)."""
+    ``persist.docker._docker.consistency``)."""
     return dict(
         containers=dict(type="str", choices=list(POLICIES)),
         stop_timeout=dict(type="int", default=DEFAULT_STOP_TIMEOUT),

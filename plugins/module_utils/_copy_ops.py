@@ -298,8 +298,7 @@ class _NothingToCopy(Exception):
 def _note_differences(result, differences, mode, source, dest, planned):
     """Put ``differences`` into ``result``; True when the copy would change ``dest``, else
     the result says why it is skipped."""
-    result["differences"] = differences.as_dict(mode)
-    result["diff"] = {"prepared": differences.prepared(mode)}
+    result.update(differences.report(mode))
     if differences.would_change(mode):
         return True
     result["skipped_reason"] = (

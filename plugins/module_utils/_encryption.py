@@ -37,7 +37,7 @@ _SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
 
 def decryption_argument_spec():
     """The options of the modules that read encrypted archives (doc fragment
-    ``persist.docker.docker.decryption``)."""
+    ``persist.docker._docker.decryption``)."""
     return dict(
         decrypt_identity=dict(type="str", no_log=True),
         decrypt_identity_file=dict(type="path"),

@@ -7,7 +7,7 @@
 its credentials (pure logic: no Ansible, no boto3, no subprocess).
 
 One spec serves backup_offsite (a list of targets) and backup_info / backup_verify (one
-target); doc_fragments/offsite.py documents it once.
+target); doc_fragments/_offsite.py documents it once.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ Params = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Connection:
-    """How to reach one Docker engine (the doc fragment ``persist.docker.docker``)."""
+    """How to reach one Docker engine (the doc fragment ``persist.docker._docker``)."""
 
     docker_host: str = DEFAULT_DOCKER_HOST
     tls: bool = False
@@ -81,7 +81,7 @@ class Helper:
 class ConsistencyOptions:
     """What guards the data work against live containers: the containers policy, pre- and
     post-commands (hook dicts, see _hooks), the lock, and what to do with an interrupted
-    restore found on the way (the doc fragment ``persist.docker.docker.consistency``).
+    restore found on the way (the doc fragment ``persist.docker._docker.consistency``).
 
     The defaults are those of a migration (the volume module has no such options: it
     refuses containers that reference the volume before it starts, so only the lock matters).

@@ -114,7 +114,7 @@ def _settings_to_create(entry, options):
     )
     if not all(isinstance(source[key], dict) for key in ("driver_opts", "labels")) or not isinstance(source["driver"], str):
         raise RestoreError("The sidecar of %s records the volume's settings in a form this collection does not write." % entry["path"], archive=entry["path"])
-    driver, options, labels, taken_from, problem = destination_settings(
+    driver, driver_opts, labels, taken_from, problem = destination_settings(
         source, options.volume_driver, options.volume_driver_opts, options.volume_labels)
     if problem:
         raise RestoreError(
@@ -128,7 +128,7 @@ def _settings_to_create(entry, options):
         taken_from = "as recorded in the backup"
     else:
         taken_from = "with " + taken_from.replace("the settings of volume", "the settings recorded for volume")
-    return driver, options, labels, taken_from
+    return driver, driver_opts, labels, taken_from
 
 
 def restore(engine, options, check_mode):
@@ -165,10 +165,13 @@ def restore(engine, options, check_mode):
             one_pass = empty_root is not None
         if pending:
             verify_archive(archive, entry, options.allow_special)  # before anything is stopped
-        elif not one_pass and not _wanted(engine, archive, entry, current, options, result):
-            result.update(guard.report())
-            result["transport"] = engine.helpers.transport()
-            return result
+        elif not one_pass:
+            wanted, found = _wanted(engine, archive, entry, current, options)
+            result.update(found)
+            if not wanted:
+                result.update(guard.report())
+                result["transport"] = engine.helpers.transport()
+                return result
         with guard:
             guard.result = result
             result["actions"][:0] = guard.actions
@@ -196,17 +199,17 @@ def _running_users(engine, current):
     return any(user["running"] for user in engine.users(current["name"]))
 
 
-def _wanted(engine, archive, entry, current, options, result, compare=True):
+def _wanted(engine, archive, entry, current, options, compare=True):
     """Read and verify the archive, comparing it with the target when ``restore_when`` says
-    so; False (with ``skipped_reason`` set) when nothing is to be restored."""
+    so. Returns (whether to restore, what it found: the result's ``verified``,
+    ``verify_seconds``, differences, and ``skipped_reason`` when nothing is to be restored)."""
     target, mode, when = options.volume, options.mode, options.restore_when
     if current is not None and when == "missing_or_empty":
         usage = engine.usage(target, include_reserved=False)
         if not usage["empty"]:
             # Disaster recovery that never overwrites data: nothing to read or verify.
-            result["skipped_reason"] = "volume %s holds %s and restore_when is missing_or_empty" % (
-                target, counted(usage["entries"], "entry", "entries"))
-            return False
+            return False, {"skipped_reason": "volume %s holds %s and restore_when is missing_or_empty" % (
+                target, counted(usage["entries"], "entry", "entries"))}
     compare = compare and current is not None and when == "different"
     started = time.time()
     try:
@@ -217,15 +220,13 @@ def _wanted(engine, archive, entry, current, options, result, compare=True):
         # A running container changed the target while it was read: it differs, certainly.
         verify_archive(archive, entry, options.allow_special)
         compare = False
-    result["verified"] = True
-    result["verify_seconds"] = round(time.time() - started, 3)
+    found = {"verified": True, "verify_seconds": round(time.time() - started, 3)}
     if compare:
-        result["differences"] = differences.as_dict(mode)
-        result["diff"] = {"prepared": differences.prepared(mode)}
+        found.update(differences.report(mode))
         if not differences.would_change(mode):
-            result["skipped_reason"] = "volume %s already equals the archive" % target
-            return False
-    return True
+            found["skipped_reason"] = "volume %s already equals the archive" % target
+            return False, found
+    return True, found
 
 
 def _restore_locked(engine, archive, entry, current, settings, options, check_mode, guard, result, pending, one_pass, empty_root=None):
@@ -241,7 +242,9 @@ def _restore_locked(engine, archive, entry, current, settings, options, check_mo
         result["finished_interrupted"] = finished
         result.setdefault("warnings", []).extend(warnings)
         # In check mode a swap to finish is still pending: the target cannot be compared yet.
-        if not _wanted(engine, archive, entry, current, options, result, compare=not (check_mode and finished)):
+        wanted, found = _wanted(engine, archive, entry, current, options, compare=not (check_mode and finished))
+        result.update(found)
+        if not wanted:
             result["changed"] = len(result["actions"]) > planned
             return
     if current is None:
@@ -291,8 +294,7 @@ def _noting_differences(empty_root, options, result, planned):
     def before_read_back(_token):
         if options.restore_when != "different":
             return
-        result["differences"] = differences.as_dict(mode)
-        result["diff"] = {"prepared": differences.prepared(mode)}
+        result.update(differences.report(mode))
         if not differences.would_change(mode):
             result["skipped_reason"] = "volume %s already equals the archive" % target
             del result["actions"][planned:]

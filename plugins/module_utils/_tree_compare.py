@@ -84,6 +84,10 @@ class TreeDifferences:
             lines.append("  (%d entries only in the volume are kept: mode merge)" % view["kept_extra"])
         return "\n".join(lines) + ("\n" if lines else "")
 
+    def report(self, mode):
+        """The ``differences`` and ``diff`` fields of a restore's or a copy's result."""
+        return {"differences": self.as_dict(mode), "diff": {"prepared": self.prepared(mode)}}
+
 
 def _key(path):
     return path.split(b"/") if path else []

@@ -216,15 +216,15 @@ def _checksum_only(entry, verdict, started):
 
 def _test_restore(engine, archive, entry, options, verdict):
     recorded = entry["metadata"]["volume"]
-    driver, options, note = scratch_driver(recorded)
+    driver, driver_opts, note = scratch_driver(recorded)
     name = scratch_name(recorded.get("name"), binascii.hexlify(os.urandom(6)).decode("ascii"))
-    details = {"scratch_volume": name, "driver": driver, "driver_opts": masked_options(options), "tree_digest": None}
+    details = {"scratch_volume": name, "driver": driver, "driver_opts": masked_options(driver_opts), "tree_digest": None}
     verdict["test_restore"] = details
     if note:
         verdict["warnings"].append(note)
     started = time.time()
     try:
-        engine.create(name, driver, options, {SCRATCH_LABEL: "true", OWNER_LABEL: owner_token()})
+        engine.create(name, driver, driver_opts, {SCRATCH_LABEL: "true", OWNER_LABEL: owner_token()})
     except EngineError as exc:
         fail(verdict, "the scratch volume for the test restore could not be created: %s" % exc.msg, test_restore="failed")
         return

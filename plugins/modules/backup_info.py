@@ -24,8 +24,8 @@ description:
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
-  - persist.docker.docker.attributes
-  - persist.docker.offsite.target
+  - persist.docker._docker.attributes
+  - persist.docker._offsite.target
 attributes:
   check_mode:
     support: full

@@ -45,8 +45,8 @@ description:
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
-  - persist.docker.docker.attributes
-  - persist.docker.offsite.targets
+  - persist.docker._docker.attributes
+  - persist.docker._offsite.targets
 attributes:
   check_mode:
     support: full

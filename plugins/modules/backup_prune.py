@@ -48,7 +48,7 @@ description:
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
-  - persist.docker.docker.attributes
+  - persist.docker._docker.attributes
 attributes:
   check_mode:
     support: full

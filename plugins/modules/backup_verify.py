@@ -42,11 +42,11 @@ description:
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
-  - persist.docker.docker.attributes
-  - persist.docker.docker
-  - persist.docker.docker.helper
-  - persist.docker.docker.decryption
-  - persist.docker.offsite.target
+  - persist.docker._docker.attributes
+  - persist.docker._docker
+  - persist.docker._docker.helper
+  - persist.docker._docker.decryption
+  - persist.docker._offsite.target
 attributes:
   check_mode:
     support: full

@@ -51,10 +51,10 @@ description:
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
-  - persist.docker.docker.attributes
-  - persist.docker.docker
-  - persist.docker.docker.helper
-  - persist.docker.docker.consistency
+  - persist.docker._docker.attributes
+  - persist.docker._docker
+  - persist.docker._docker.helper
+  - persist.docker._docker.consistency
 attributes:
   check_mode:
     support: full

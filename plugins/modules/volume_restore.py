@@ -43,11 +43,11 @@ description:
 author:
   - persist.docker maintainers (@persist-docker)
 extends_documentation_fragment:
-  - persist.docker.docker.attributes
-  - persist.docker.docker
-  - persist.docker.docker.helper
-  - persist.docker.docker.consistency
-  - persist.docker.docker.decryption
+  - persist.docker._docker.attributes
+  - persist.docker._docker
+  - persist.docker._docker.helper
+  - persist.docker._docker.consistency
+  - persist.docker._docker.decryption
 attributes:
   check_mode:
     support: full
