@@ -19,7 +19,7 @@ import os
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     FORMAT_VERSION,
@@ -207,7 +207,7 @@ def _unchanged_before_stopping(engine, described, options):
 def _backup_quiet(engine, described, options, check_mode, now, guard):
     """The backup proper, while the containers in the way are stopped or paused."""
     volume, dest = described["name"], options.dest
-    actions = []
+    actions: List[str] = []
     warnings = check_source(engine, volume, guard, check_mode, options.consistency.recovery, actions, "back up")
     dest_actions = _prepare_dest(dest, check_mode)
     actions.extend(dest_actions)

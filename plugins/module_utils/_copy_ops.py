@@ -243,7 +243,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         if compare_dest and not _note_differences(result, differences, mode, source, dest, planned):
             return result
 
-    if current is None:
+    if settings is not None:
         result["actions"].append("create volume %s with driver %s and %s" % (dest, settings[0], settings[3]))
     where = " on engine %s" % dest_host if cross else ""
     result["actions"].append("copy volume %s into volume %s%s (mode %s)" % (source, dest, where, mode))
@@ -251,7 +251,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
     if check_mode:
         return result
 
-    if current is None:
+    if settings is not None:
         dest_engine.create(dest, settings[0], settings[1], settings[2])
         result["created"] = True
 

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from typing import Dict, Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import SIDECAR_SUFFIX
 from ansible_collections.persist.docker.plugins.module_utils._errors import OffsiteError
@@ -211,7 +212,7 @@ class SshTarget(TargetBackend):
             ["rsync", "-t", "--dirs", "--max-size=%d" % SIDECAR_LIMIT, "-e", " ".join(shlex.quote(word) for word in self._ssh_argv()),
              "--exclude=.*", "--include=*%s" % SIDECAR_SUFFIX, "--exclude=*", "--", "%s:%s/" % (self._rsync_host(), self.directory), local + "/"],
             "reading the sidecars on the target")
-        sidecars = {}
+        sidecars: Dict[str, Optional[bytes]] = {}
         for name in wanted:
             try:
                 with open(os.path.join(local, name), "rb") as handle:
@@ -318,12 +319,14 @@ class SshTarget(TargetBackend):
             self._ssh_argv() + ["--", self._login(), "cat -- %s" % shlex.quote(self._remote(entry["name"]))],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._environment, preexec_fn=_die_with_parent,
         )
+        out, err = process.stdout, process.stderr
+        assert out is not None and err is not None  # both are pipes
         try:
-            yield process.stdout
+            yield out
         finally:
-            process.stdout.close()
-            stderr = process.stderr.read().decode("utf-8", "replace")
-            process.stderr.close()
+            out.close()
+            stderr = err.read().decode("utf-8", "replace")
+            err.close()
             if process.wait() not in (0, -signal.SIGPIPE, 128 + signal.SIGPIPE):
                 self.transport_problem = self.masker.mask(explain_ssh_failure(stderr, process.returncode, self.name, "reading %s" % entry["name"]))
 

@@ -20,7 +20,7 @@ import socket
 import stat
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     ORPHAN_SIDECAR_GRACE,
@@ -152,7 +152,7 @@ class PrunePlan:
         return "may be in progress: %s, last written %s ago; removed once older than %s" % (what, _age_text(max(age, 0)), self.grace_text)
 
     def survey(self):
-        complete = {}
+        complete: Dict[str, Any] = {}
         for entry in _scan(self.path):
             name = os.path.basename(entry["path"])
             if not self._in_scope(entry["volume"], name):
@@ -271,7 +271,7 @@ def _remove(path, plan_, done):
 def carry_out(plan_):
     """Delete what ``plan_`` lists: each backup's sidecar first, then its archive (a kill in
     between leaves an archive without a sidecar, which a later prune removes); then leftovers."""
-    done = []
+    done: List[str] = []
     for item in plan_.deleted:
         _remove(item["sidecar"], plan_, done)
         _remove(item["path"], plan_, done)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     describe_archive,
@@ -220,7 +220,7 @@ def _wanted(engine, archive, entry, current, options, compare=True):
         # A running container changed the target while it was read: it differs, certainly.
         verify_archive(archive, entry, options.allow_special)
         compare = False
-    found = {"verified": True, "verify_seconds": round(time.time() - started, 3)}
+    found: Dict[str, Any] = {"verified": True, "verify_seconds": round(time.time() - started, 3)}
     if compare:
         found.update(differences.report(mode))
         if not differences.would_change(mode):
