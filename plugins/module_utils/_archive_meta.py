@@ -18,6 +18,7 @@ import json
 import os
 import re
 import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._atomic import TEMP_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._compression import ENCRYPTED_SUFFIX, SUFFIXES, compression_of, encrypted_name
@@ -43,7 +44,7 @@ class MetadataError(ValueError):
     """A sidecar is missing, unreadable or does not describe its archive."""
 
 
-def render_name(template, volume, created, compression, encrypted=False):
+def render_name(template: str, volume: str, created: datetime.datetime, compression: str, encrypted: bool = False) -> str:
     """The archive file name for ``template`` (fields {volume} and {timestamp}), with the
     suffix of ``compression`` (and ENCRYPTED_SUFFIX when ``encrypted``).
 
@@ -64,7 +65,7 @@ def render_name(template, volume, created, compression, encrypted=False):
     return stem + SUFFIXES[compression] + (ENCRYPTED_SUFFIX if encrypted else "")
 
 
-def parse_created(text):
+def parse_created(text: object) -> datetime.datetime:
     """The sidecar's ``created`` text as an aware UTC datetime; ValueError when it is not a
     time with a time zone (the collection writes ``2026-11-27T05:30:00Z``)."""
     if not isinstance(text, str):
@@ -78,7 +79,7 @@ def parse_created(text):
     return created.astimezone(datetime.timezone.utc)
 
 
-def name_timestamp(file_name):
+def name_timestamp(file_name: str) -> Optional[datetime.datetime]:
     """The UTC time in an archive's name (the last ``{timestamp}`` field), or None."""
     found = _NAME_TIMESTAMP.findall(file_name)
     if not found:
@@ -86,7 +87,7 @@ def name_timestamp(file_name):
     return datetime.datetime.strptime(found[-1], TIMESTAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
 
 
-def created_problem(path, created_text, mtime, now):
+def created_problem(path: str, created_text: object, mtime: float, now: float) -> Optional[str]:
     """Why the sidecar's creation time of archive ``path`` cannot be believed (a sentence),
     or None. It is checked against the time in the archive's name (when the name has one)
     and against the archive file's modification time and now: a backup is written after it
@@ -108,15 +109,15 @@ def created_problem(path, created_text, mtime, now):
     return None
 
 
-def sidecar_path(archive_path):
+def sidecar_path(archive_path: str) -> str:
     return archive_path + SIDECAR_SUFFIX
 
 
-def dump_metadata(metadata):
+def dump_metadata(metadata: Mapping[str, Any]) -> bytes:
     return (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def read_metadata(path):
+def read_metadata(path: str) -> Dict[str, Any]:
     """The metadata in sidecar ``path``; MetadataError when it cannot be trusted."""
     try:
         with open(path, "rb") as sidecar:
@@ -141,7 +142,7 @@ def read_metadata(path):
     return metadata
 
 
-def scan_directory(directory):
+def scan_directory(directory: str) -> List[Dict[str, Any]]:
     """Every archive in ``directory`` with its status, newest first.
 
     Each entry: ``path``, ``sidecar``, ``status`` (``complete``, ``incomplete``: no sidecar,
@@ -163,7 +164,7 @@ def scan_directory(directory):
     return entries
 
 
-def orphan_sidecars(directory, older_than_seconds, now=None):
+def orphan_sidecars(directory: str, older_than_seconds: float, now: Optional[float] = None) -> List[str]:
     """Sidecars in ``directory`` without their archive, older than ``older_than_seconds``:
     left by a backup killed between naming its sidecar and its archive."""
     now = time.time() if now is None else now
@@ -181,10 +182,10 @@ def orphan_sidecars(directory, older_than_seconds, now=None):
     return sorted(orphans)
 
 
-def describe_archive(path):
+def describe_archive(path: str) -> Dict[str, Any]:
     """The listing entry of one archive (see ``scan_directory``)."""
     sidecar = sidecar_path(path)
-    entry = dict(path=path, sidecar=sidecar, status="complete", reason=None, volume=None, created=None, metadata=None)
+    entry: Dict[str, Any] = dict(path=path, sidecar=sidecar, status="complete", reason=None, volume=None, created=None, metadata=None)
     if not os.path.exists(sidecar):
         entry.update(status="incomplete", reason="no metadata sidecar: the backup did not finish")
         return entry
@@ -208,12 +209,12 @@ def describe_archive(path):
     return entry
 
 
-def encryption(metadata):
+def encryption(metadata: Mapping[str, Any]) -> Any:
     """The sidecar's record of the archive's encryption (``format``, ``recipients``), or None."""
     return metadata.get("encryption") or None
 
 
-def encryption_problem(path, metadata):
+def encryption_problem(path: str, metadata: Mapping[str, Any]) -> Optional[str]:
     """Why the archive's name and its sidecar disagree about its encryption, or None."""
     recorded = encryption(metadata)
     if recorded is not None and (not isinstance(recorded, dict) or recorded.get("format") != "age"
@@ -227,7 +228,7 @@ def encryption_problem(path, metadata):
     return None
 
 
-def latest_complete(entries, volume):
+def latest_complete(entries: Iterable[Dict[str, Any]], volume: Optional[str]) -> Optional[Dict[str, Any]]:
     """The newest complete entry of ``volume`` in a ``scan_directory`` listing, or None."""
     for entry in entries:
         if entry["status"] == "complete" and entry["volume"] == volume:
@@ -235,7 +236,7 @@ def latest_complete(entries, volume):
     return None
 
 
-def summarize(path, metadata):
+def summarize(path: str, metadata: Mapping[str, Any]) -> Dict[str, Any]:
     """The user-facing description of a complete archive from its sidecar's metadata."""
     return {
         "path": path,
@@ -253,7 +254,7 @@ def summarize(path, metadata):
     }
 
 
-def masked_metadata(metadata):
+def masked_metadata(metadata: Mapping[str, Any]) -> Dict[str, Any]:
     """A copy of sidecar ``metadata`` fit to show: driver option values that may hold
     credentials (a CIFS password in ``o``) are masked."""
     shown = dict(metadata)
@@ -262,7 +263,7 @@ def masked_metadata(metadata):
     return shown
 
 
-def _may_be_of(entry, volume):
+def _may_be_of(entry: Mapping[str, Any], volume: str) -> bool:
     """Whether a listing entry is a backup of ``volume``. Without a readable sidecar the
     volume is unknown; such an entry counts when its file name starts with the volume's."""
     if entry["volume"] is not None:
@@ -270,7 +271,7 @@ def _may_be_of(entry, volume):
     return os.path.basename(entry["path"]).startswith(volume)
 
 
-def directory_info(directory, volume=None):
+def directory_info(directory: str, volume: Optional[str] = None) -> Dict[str, Any]:
     """backup_info's result for the backup directory ``directory`` on this host."""
     if not os.path.isdir(directory):
         raise BackupDirectoryError("The backup directory %s does not exist or is not a directory." % directory)
@@ -281,11 +282,11 @@ def directory_info(directory, volume=None):
     return dict(changed=False, backups=backups, latest=latest)
 
 
-def listing(directory, volume=None):
+def listing(directory: str, volume: Optional[str] = None) -> Tuple[List[Dict[str, Any]], Dict[Optional[str], Dict[str, Any]]]:
     """``(backups, latest)`` for backup_info: every archive (of ``volume`` if given), newest
     first, flattened with its recorded facts; and the latest complete one per volume."""
     backups = []
-    latest = {}
+    latest: Dict[Optional[str], Dict[str, Any]] = {}
     for entry in scan_directory(directory):
         if volume is not None and not _may_be_of(entry, volume):
             continue

@@ -12,6 +12,8 @@ refused; and in which order stopped containers go down and come back up.
 
 from __future__ import annotations
 
+from typing import AbstractSet, Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+
 POLICIES = ("fail", "stop", "pause", "ignore")
 # A container opts in with this label (for example persist.docker.containers=stop); the
 # module option, when given, wins over it.
@@ -34,13 +36,13 @@ CONSISTENCY_METHODS = {
 class PolicyRefusal(Exception):
     """The operation must not run: ``containers`` (plan entries) are the reason."""
 
-    def __init__(self, reason, containers):
+    def __init__(self, reason: str, containers: List[Dict[str, Any]]) -> None:
         super().__init__(reason)
         self.reason = reason
         self.containers = containers
 
 
-def effective_policy(option, labels):
+def effective_policy(option: Optional[str], labels: Optional[Mapping[str, str]]) -> Tuple[str, str]:
     """(policy, where it came from) for one container: the option, its label, or the default."""
     if option:
         return option, "option"
@@ -54,7 +56,9 @@ def effective_policy(option, labels):
     return "fail", "default"
 
 
-def plan(users, labels_of, option, access, refuse=True):
+def plan(
+    users: Iterable[Mapping[str, Any]], labels_of: Mapping[str, Mapping[str, str]], option: Optional[str], access: str, refuse: bool = True,
+) -> List[Dict[str, Any]]:
     """Decide per container what the operation does with it.
 
     ``users`` are the volume's containers (see _volume_spec.mount_table), ``labels_of`` maps a
@@ -92,7 +96,7 @@ def plan(users, labels_of, option, access, refuse=True):
     return entries
 
 
-def consistency_method(entries):
+def consistency_method(entries: Iterable[Mapping[str, Any]]) -> str:
     """How the data was made consistent, in words, from the plan's actions."""
     actions = set(entry["action"] for entry in entries) - {"none"}
     if not actions:
@@ -100,7 +104,7 @@ def consistency_method(entries):
     return "; ".join(CONSISTENCY_METHODS[action] for action in ("stop", "pause", "ignore") if action in actions)
 
 
-def dependencies(inspect, by_name, services):
+def dependencies(inspect: Mapping[str, Any], by_name: Mapping[str, str], services: Mapping[Tuple[str, str], Iterable[str]]) -> Set[Optional[str]]:
     """Ids of the containers that container ``inspect`` needs running before it starts.
 
     ``by_name`` maps container names to ids; ``services`` maps (compose project, service)
@@ -108,7 +112,7 @@ def dependencies(inspect, by_name, services):
     volumes_from, and Compose's depends_on within the same project.
     """
     host_config = inspect.get("HostConfig") or {}
-    needed = set()
+    needed: Set[Optional[str]] = set()
     network_mode = host_config.get("NetworkMode") or ""
     if network_mode.startswith("container:"):
         needed.add(_resolve(network_mode[len("container:"):], by_name))
@@ -127,12 +131,12 @@ def dependencies(inspect, by_name, services):
     return needed
 
 
-def _resolve(reference, by_name):
+def _resolve(reference: str, by_name: Mapping[str, str]) -> str:
     """The id of a container named or id-referenced by ``reference``, or the reference."""
     return by_name.get(reference.lstrip("/"), reference)
 
 
-def start_order(ids, needs, names):
+def start_order(ids: Iterable[str], needs: Mapping[str, AbstractSet[Optional[str]]], names: Mapping[str, str]) -> List[str]:
     """``ids`` ordered so that every container comes after those it needs (among ``ids``);
     ties and cycles fall back to name order, so the order is stable. Stop in reverse."""
     pending = sorted(ids, key=lambda container: (names.get(container, ""), container))

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._storage import existing_storage, masked_options
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import stringify_options
@@ -27,7 +28,7 @@ MIGRATE_INFIX = "-persist-migrate-"
 MIGRATE_LABEL = "persist.docker.migrate"
 
 
-def record_fields(record):
+def record_fields(record: bytes) -> List[bytes]:
     """The fields of one tree-digest record (``len:value,`` each, then a newline) as bytes."""
     fields = []
     position = 0
@@ -43,7 +44,7 @@ def record_fields(record):
     return fields
 
 
-def _encode(fields):
+def _encode(fields: Iterable[bytes]) -> bytes:
     return b"".join(b"%d:%s," % (len(field), field) for field in fields) + b"\n"
 
 
@@ -52,7 +53,7 @@ def _encode(fields):
 _XATTR_COUNT = 10
 
 
-def without_xattrs(record):
+def without_xattrs(record: bytes) -> bytes:
     """``record`` with its extended attributes left out (count 0, no pairs)."""
     fields = record_fields(record)
     count = int(fields[_XATTR_COUNT])
@@ -62,12 +63,12 @@ def without_xattrs(record):
     return _encode(kept)
 
 
-def comparable(path, record):
+def comparable(path: bytes, record: bytes) -> bytes:
     """The record as copies are compared: the root's xattrs left out."""
     return without_xattrs(record) if path == b"" else record
 
 
-def comparable_records(records):
+def comparable_records(records: Iterable[Tuple[bytes, bytes]]) -> Iterator[Tuple[bytes, bytes]]:
     """``(path, record)`` pairs (from a RecordStream) as copies are compared."""
     for path, record in records:
         yield path, comparable(path, record)
@@ -79,13 +80,13 @@ class ComparableDigest:
     Equal for two trees that differ at most in the root directory's xattrs; different
     whenever their tree digests differ otherwise."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._hash = hashlib.sha256(b"persist.docker comparable tree v1\n")
 
-    def add(self, path, record):
+    def add(self, path: bytes, record: bytes) -> None:
         self._hash.update(comparable(path, record))
 
-    def hexdigest(self):
+    def hexdigest(self) -> str:
         return self._hash.hexdigest()
 
 
@@ -93,7 +94,9 @@ class ComparableDigest:
 RESERVED_LABEL_PREFIX = "persist.docker."
 
 
-def destination_settings(source, driver=None, driver_opts=None, labels=None):
+def destination_settings(
+    source: Mapping[str, Any], driver: Optional[str] = None, driver_opts: Optional[Mapping[Any, Any]] = None, labels: Optional[Mapping[Any, Any]] = None,
+) -> Tuple[str, Dict[str, str], Dict[str, str], str, Optional[str]]:
     """(driver, driver_opts, labels, taken_from, problem) for creating a volume with the
     settings of ``source`` (a volume's description, or a sidecar's record of one) where the
     task gives none.
@@ -133,6 +136,6 @@ def destination_settings(source, driver=None, driver_opts=None, labels=None):
     return chosen_driver, chosen_opts, chosen_labels, taken_from, problem
 
 
-def aside_name(name, token):
+def aside_name(name: str, token: str) -> str:
     """The temporary volume a migration of ``name`` copies its data into."""
     return "%s%s%s" % (name, MIGRATE_INFIX, token)

@@ -12,6 +12,7 @@ three zero bytes, big-endian payload length) followed by the payload.
 from __future__ import annotations
 
 import struct
+from typing import Callable, Iterator, Tuple
 
 STDIN = 0
 STDOUT = 1
@@ -24,7 +25,7 @@ class TruncatedStream(Exception):
     """The stream ended inside a frame: the data that arrived is incomplete."""
 
 
-def demultiplex(read, chunk_size=1 << 20):
+def demultiplex(read: Callable[[int], bytes], chunk_size: int = 1 << 20) -> Iterator[Tuple[int, bytes]]:
     """Yield ``(stream_id, data)`` pairs from a framed stream until it ends.
 
     ``read(n)`` returns at most ``n`` bytes and ``b""`` at the end of the stream. The stream

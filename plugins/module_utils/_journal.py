@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Dict, List, Mapping, Optional, Tuple
 
 JOURNAL = ".persist-journal"
 STAGING_PREFIX = ".persist-staging-"
@@ -31,7 +32,7 @@ _JOURNAL_LINE = re.compile(
 _KINDS = {"d": "directory", "f": "file", "l": "symlink"}
 
 
-def journal_mac(secret, line):
+def journal_mac(secret: str, line: str) -> str:
     """The sha256 a journal line carries: over the secret and the line, as the swap script
     computes it (``printf '%s\\n%s\\n' SECRET LINE | sha256sum``)."""
     return hashlib.sha256(("%s\n%s\n" % (secret, line)).encode("ascii")).hexdigest()
@@ -42,12 +43,12 @@ class ReservedState:
     (directory, file, symlink or other), ``journal`` is the journal's content when it is a
     regular file (else None)."""
 
-    def __init__(self, entries, journal):
+    def __init__(self, entries: Dict[str, str], journal: Optional[bytes]) -> None:
         self.entries = entries
         self.journal = journal
 
     @classmethod
-    def parse(cls, output):
+    def parse(cls, output: bytes) -> ReservedState:
         """From the output of _tar_commands.reserved_state_command."""
         listing, separator, journal = output.partition(b"\0\0") if not output.startswith(b"\0") else (b"", b"\0", output[1:])
         if not separator:
@@ -72,20 +73,20 @@ class Recovery:
     * ``forget_record``: the engine's record is to be removed once acted on.
     """
 
-    def __init__(self):
-        self.finish = None
-        self.own = None
-        self.foreign = []
-        self.foreign_journal = None
+    def __init__(self) -> None:
+        self.finish: Optional[Tuple[str, str]] = None
+        self.own: Optional[str] = None
+        self.foreign: List[str] = []
+        self.foreign_journal: Optional[str] = None
         self.forget_record = False
 
     @property
-    def needed(self):
+    def needed(self) -> bool:
         """Whether anything is to be done (finished, cleaned, or decided about)."""
         return bool(self.finish or self.own or self.foreign or self.forget_record)
 
 
-def _journal_problem(journal, record):
+def _journal_problem(journal: Optional[bytes], record: Optional[Mapping[str, str]]) -> Optional[str]:
     """Why ``journal`` (bytes or None for a non-file) is not the journal of ``record``'s run
     (a dict with token, mode and secret, or None); None when it is."""
     if record is None:
@@ -103,7 +104,7 @@ def _journal_problem(journal, record):
     return None
 
 
-def plan_recovery(state, record):
+def plan_recovery(state: ReservedState, record: Optional[Mapping[str, str]]) -> Recovery:
     """The Recovery for ``state`` (a ReservedState) given the engine's ``record`` of a
     staged run into the volume (a dict with token, mode and secret), or None."""
     recovery = Recovery()
@@ -111,7 +112,10 @@ def plan_recovery(state, record):
     if JOURNAL in state.entries:
         problem = _journal_problem(state.journal, record)
         if problem is None:
+            # _journal_problem found the journal to be a well-formed line of record's run.
+            assert state.journal is not None and record is not None
             match = _JOURNAL_LINE.match(state.journal.decode("ascii"))
+            assert match is not None
             recovery.finish = (match.group("phase"), match.group("stamp"))
             ours = {JOURNAL, STAGING_PREFIX + record["token"], OLD_PREFIX + record["token"]}
             recovery.forget_record = True
@@ -127,5 +131,5 @@ def plan_recovery(state, record):
     return recovery
 
 
-def valid_token(token):
+def valid_token(token: Optional[str]) -> bool:
     return bool(TOKEN_PATTERN.match(token or ""))

@@ -12,6 +12,11 @@ and keeps only what the rules need: the names seen, their kinds, and which are s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Dict, Optional, Set
+
+if TYPE_CHECKING:
+    from ansible_collections.persist.docker.plugins.module_utils._tar_stream import Member
+
 RESERVED_PREFIX = b".persist-"
 # Linux limits: longer names cannot be created, and tools that truncate them are fooled.
 PATH_MAX = 4095
@@ -24,7 +29,7 @@ PRIVILEGED_XATTRS = frozenset(["security.capability", "security.SMACK64EXEC", "s
 PRIVILEGED_XATTR_PREFIXES = ("trusted.",)
 
 
-def privileged_xattr(name):
+def privileged_xattr(name: str) -> bool:
     """Whether extended attribute ``name`` grants privileges (see PRIVILEGED_XATTRS)."""
     return name in PRIVILEGED_XATTRS or name.startswith(PRIVILEGED_XATTR_PREFIXES)
 
@@ -32,17 +37,17 @@ def privileged_xattr(name):
 class UnsafeMember(Exception):
     """A member breaks a safety rule; ``member`` and ``rule`` say which and why."""
 
-    def __init__(self, member, rule):
+    def __init__(self, member: str, rule: str) -> None:
         super().__init__("archive member %s is refused: %s" % (member, rule))
         self.member = member
         self.rule = rule
 
 
-def shown(path):
+def shown(path: bytes) -> str:
     return path.decode("utf-8", "backslashreplace")
 
 
-def normalize(path):
+def normalize(path: bytes) -> bytes:
     """The member's path relative to the volume root, as bytes; b"" is the root itself.
 
     Raises ValueError (with the rule) for an absolute path, a ``..`` or ``.`` component
@@ -63,7 +68,7 @@ def normalize(path):
     return path
 
 
-def symlink_problem(directory, target):
+def symlink_problem(directory: bytes, target: bytes) -> Optional[str]:
     """Why a relative symlink ``target`` placed in ``directory`` may resolve outside the
     volume (a rule, as text), or None.
 
@@ -97,25 +102,25 @@ class SafetyChecker:
     volume, and restore never follows them.
     """
 
-    def __init__(self, allow_special=False):
+    def __init__(self, allow_special: bool = False) -> None:
         self.allow_special = allow_special
-        self._kinds = {}
-        self._symlinks = set()
+        self._kinds: Dict[bytes, str] = {}
+        self._symlinks: Set[bytes] = set()
 
     # As a TarParser handler of its own: checks each member as it starts.
-    def member_start(self, member):
+    def member_start(self, member: Member) -> None:
         self.check(member)
 
-    def member_data(self, member, offset, data):
+    def member_data(self, member: Member, offset: int, data: memoryview) -> None:
         pass
 
-    def member_end(self, member):
+    def member_end(self, member: Member) -> None:
         pass
 
-    def archive_end(self):
+    def archive_end(self) -> None:
         pass
 
-    def check(self, member):
+    def check(self, member: Member) -> bytes:
         """Check one member and return its normalized path."""
         try:
             path = normalize(member.path)
@@ -138,7 +143,7 @@ class SafetyChecker:
             self._symlinks.add(path)
         return path
 
-    def _check_names(self, path, name):
+    def _check_names(self, path: bytes, name: str) -> None:
         if len(path) > PATH_MAX:
             raise UnsafeMember(name[:80] + "...", "path longer than %d bytes" % PATH_MAX)
         if any(len(part) > NAME_MAX for part in path.split(b"/")):
@@ -146,7 +151,7 @@ class SafetyChecker:
         if path.split(b"/")[0].startswith(RESERVED_PREFIX):
             raise UnsafeMember(name, "names starting with .persist- at the volume root are reserved for restore staging")
 
-    def _check_parents(self, path, name):
+    def _check_parents(self, path: bytes, name: str) -> None:
         parent = path
         while b"/" in parent:
             parent = parent.rsplit(b"/", 1)[0]
@@ -156,7 +161,7 @@ class SafetyChecker:
             if kind is not None and kind != "dir":
                 raise UnsafeMember(name, "its parent %s is a %s, not a directory" % (shown(parent), kind))
 
-    def _check_kind(self, member, path, name):
+    def _check_kind(self, member: Member, path: bytes, name: str) -> None:
         if member.kind in SPECIAL_KINDS and not self.allow_special:
             raise UnsafeMember(name, "%s nodes are refused unless allow_special is true" % member.kind)
         if member.mode & 0o6000 and not self.allow_special:

@@ -15,7 +15,9 @@ one: it is parsed with the same rules and a copy whose sidecar lies is damaged.
 
 from __future__ import annotations
 
+import datetime
 import json
+from typing import Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Set, Tuple, Union
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     FORMAT_VERSION,
@@ -27,23 +29,23 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
 )
 from ansible_collections.persist.docker.plugins.module_utils._atomic import TEMP_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._compression import compression_of
-from ansible_collections.persist.docker.plugins.module_utils._retention import plan
+from ansible_collections.persist.docker.plugins.module_utils._retention import RetentionPolicy, plan
 
 # A sidecar is a few KiB; a bigger object under a sidecar's name is not read.
 SIDECAR_LIMIT = 1 << 20
 
 
-def temporary_name(name):
+def temporary_name(name: str) -> str:
     """The name a copy has on the target until it is checked (hidden, fixed per archive, so
     that a transfer killed half way is resumed by the next run)."""
     return TEMP_PREFIX + name
 
 
-def is_archive_name(name):
+def is_archive_name(name: str) -> bool:
     return not name.startswith(".") and "/" not in name and compression_of(name) is not None
 
 
-def parse_sidecar(data, where):
+def parse_sidecar(data: Optional[bytes], where: str) -> Dict[str, Any]:
     """The metadata of sidecar bytes ``data`` read from ``where``; MetadataError when they
     cannot be trusted (the rules of _archive_meta.read_metadata)."""
     if data is None:
@@ -65,11 +67,13 @@ def parse_sidecar(data, where):
     return metadata
 
 
-def describe_remote(name, size, mtime, sidecar_data, where, now):
+def describe_remote(
+    name: str, size: int, mtime: float, sidecar_data: Union[bytes, None, Literal[False]], where: Callable[[str], str], now: float,
+) -> Dict[str, Any]:
     """The listing entry of the copy ``name`` on a target (the shape of a scan_directory
     entry, with ``name``, ``size``, ``mtime`` and ``sidecar_data``); ``sidecar_data`` is
     False when no sidecar is there, None when it was too big to read."""
-    entry = dict(name=name, path=where(name), sidecar=where(name + SIDECAR_SUFFIX), status="complete", reason=None, volume=None,
+    entry: Dict[str, Any] = dict(name=name, path=where(name), sidecar=where(name + SIDECAR_SUFFIX), status="complete", reason=None, volume=None,
                  created=None, metadata=None, size=size, mtime=mtime, sidecar_data=sidecar_data)
     if sidecar_data is False:
         entry.update(status="incomplete", reason="no metadata sidecar: the copy did not finish (or is being sent)", sidecar_data=None)
@@ -99,9 +103,9 @@ class RemoteListing:
     names of copies being sent or left by killed transfers; ``orphans``: sidecars without
     their archive. Other names are not ours and are never touched."""
 
-    def __init__(self, files, sidecars, where, now):
+    def __init__(self, files: Mapping[str, Tuple[int, float]], sidecars: Mapping[str, Optional[bytes]], where: Callable[[str], str], now: float) -> None:
         """``files``: {name: (size, mtime)}; ``sidecars``: {archive name: bytes or None}."""
-        self.entries = []
+        self.entries: List[Dict[str, Any]] = []
         self.temporaries = sorted(name for name in files if name.startswith(TEMP_PREFIX))
         self.orphans = sorted(
             name for name in files
@@ -110,16 +114,16 @@ class RemoteListing:
         for name, (size, mtime) in files.items():
             if not is_archive_name(name):
                 continue
-            sidecar = sidecars.get(name, None) if name + SIDECAR_SUFFIX in files else False
+            sidecar: Union[bytes, None, Literal[False]] = sidecars.get(name, None) if name + SIDECAR_SUFFIX in files else False
             self.entries.append(describe_remote(name, size, mtime, sidecar, where, now))
         self.entries.sort(key=lambda item: (item["created"] or "", item["name"]), reverse=True)
         self.by_name = dict((entry["name"], entry) for entry in self.entries)
 
-    def complete(self, volume=None):
+    def complete(self, volume: Optional[str] = None) -> List[Dict[str, Any]]:
         return [entry for entry in self.entries if entry["status"] == "complete" and volume in (None, entry["volume"])]
 
 
-def of_volume(entry, volume):
+def of_volume(entry: Mapping[str, Any], volume: Optional[str]) -> bool:
     """Whether copy ``entry`` is of ``volume`` (any, when None); one whose sidecar cannot say
     counts when its name starts with the volume's, as the default name template makes it."""
     if volume is None:
@@ -127,7 +131,7 @@ def of_volume(entry, volume):
     return entry["volume"] == volume if entry["volume"] is not None else entry["name"].startswith(volume)
 
 
-def choose(local_entries, select, volume=None):
+def choose(local_entries: Iterable[Dict[str, Any]], select: str, volume: Optional[str] = None) -> List[Dict[str, Any]]:
     """The complete local backups to have on the target, newest first: the latest of each
     volume (``select`` latest) or all (``missing``), of ``volume`` only when given."""
     chosen = []
@@ -142,7 +146,7 @@ def choose(local_entries, select, volume=None):
     return chosen
 
 
-def decide(candidate, remote):
+def decide(candidate: Mapping[str, Any], remote: Optional[Mapping[str, Any]]) -> Tuple[str, Optional[str]]:
     """What to do with local backup ``candidate`` (a scan_directory entry with the bytes of
     its sidecar in ``sidecar_data``) given the target's ``remote`` entry of the same name
     (None when absent): ``("present", None)``, ``("send", why)`` or ``("conflict", why)``."""
@@ -160,15 +164,15 @@ def decide(candidate, remote):
     return "present", None
 
 
-def _dated(items):
+def _dated(items: Iterable[Mapping[str, Any]]) -> Dict[str, List[Tuple[str, datetime.datetime]]]:
     """``{volume: [(name, created datetime)]}`` of listing entries."""
-    grouped = {}
+    grouped: Dict[str, List[Tuple[str, datetime.datetime]]] = {}
     for item in items:
         grouped.setdefault(item["volume"], []).append((item["name"], parse_created(item["created"])))
     return grouped
 
 
-def _deleted(complete, policy):
+def _deleted(complete: Iterable[Mapping[str, Any]], policy: RetentionPolicy) -> Set[str]:
     """The names the policy deletes among ``complete`` entries (per volume)."""
     deleted = set()
     for backups in _dated(complete).values():
@@ -184,7 +188,7 @@ class RetentionOnTarget:
     the rest is decided again from what was really sent. A local backup the policy would
     delete at once is not sent at all (``skipped``), or the next run would send it again."""
 
-    def __init__(self, policy, remote_complete, candidates):
+    def __init__(self, policy: Optional[RetentionPolicy], remote_complete: Iterable[Dict[str, Any]], candidates: Iterable[Dict[str, Any]]) -> None:
         self.policy = policy
         self.remote = list(remote_complete)
         names = set(item["name"] for item in self.remote)
@@ -193,7 +197,7 @@ class RetentionOnTarget:
         self.skipped = set(item["name"] for item in additions if item["name"] in with_all)
         self.before_sending = _deleted(self.remote, policy) if policy else set()
 
-    def outcome(self, sent):
+    def outcome(self, sent: Iterable[Mapping[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
         """``(kept, deleted)`` result items once ``sent`` (listing-like entries of the
         copies that reached the target) are there: every copy the policy keeps with its
         reasons, every copy it deletes with the reason."""

@@ -14,25 +14,26 @@ from __future__ import annotations
 
 import queue
 import threading
+from typing import Any, Iterable, Iterator, List
 
 _END = object()
 
 
 class _Failure:
-    def __init__(self, error):
+    def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
-def prefetch(chunks, depth=8, batch_size=1 << 20):
+def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20) -> Iterator[bytes]:
     """Yield the bytes of iterable ``chunks`` in order, joined into batches of about
     ``batch_size`` bytes, while a thread keeps reading ahead. An exception of the producer
     is raised in the consumer, at the point where the producer failed. Closing the
     generator early makes the thread stop at its next chunk (a producer blocked in a read
     stops when whatever it reads from is closed)."""
-    pending = queue.Queue(depth)
+    pending: queue.Queue[Any] = queue.Queue(depth)  # batches (bytes), then _END or a _Failure
     stop = threading.Event()
 
-    def hand_over(item):
+    def hand_over(item: object) -> bool:
         while not stop.is_set():
             try:
                 pending.put(item, timeout=0.1)
@@ -41,8 +42,9 @@ def prefetch(chunks, depth=8, batch_size=1 << 20):
                 continue
         return False
 
-    def produce():
-        batch, size = [], 0
+    def produce() -> None:
+        batch: List[bytes] = []
+        size = 0
         try:
             for chunk in chunks:
                 if not chunk:

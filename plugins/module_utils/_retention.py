@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import PruneError
 
@@ -45,14 +46,14 @@ DURATION_HELP = (
 )
 
 
-def retention_argument_spec():
+def retention_argument_spec() -> Dict[str, Dict[str, str]]:
     """The keep_* options (all optional), of backup_prune and of retention on off-host targets."""
     spec = dict((option, dict(type="int")) for option in COUNT_OPTIONS)
     spec["keep_within"] = dict(type="str")
     return spec
 
 
-def parse_duration(text, option="duration"):
+def parse_duration(text: object, option: str = "duration") -> datetime.timedelta:
     """``text`` (such as ``36h`` or ``2w3d``) as a timedelta; PruneError naming ``option``
     and the grammar when it is not one."""
     if not isinstance(text, str) or not text.strip():
@@ -80,7 +81,7 @@ def parse_duration(text, option="duration"):
         raise PruneError("%s %r is longer than any date range; use a shorter duration." % (option, text), option=option)
 
 
-def _period(kind, created):
+def _period(kind: str, created: datetime.datetime) -> Tuple[Tuple[int, ...], str]:
     """The period of ``kind`` that UTC time ``created`` falls in, as a sortable key and a label."""
     if kind == "keep_hourly":
         return (created.year, created.month, created.day, created.hour), created.strftime("%Y-%m-%dT%H")
@@ -107,7 +108,10 @@ class RetentionPolicy:
     """A validated policy. Counts are ints >= 0 (0 = the rule is off); ``keep_within`` is the
     duration text as given, or None."""
 
-    def __init__(self, keep_last=0, keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_yearly=0, keep_within=None):
+    def __init__(
+        self, keep_last: Optional[int] = 0, keep_hourly: Optional[int] = 0, keep_daily: Optional[int] = 0, keep_weekly: Optional[int] = 0,
+        keep_monthly: Optional[int] = 0, keep_yearly: Optional[int] = 0, keep_within: Optional[str] = None,
+    ) -> None:
         counts = dict(
             keep_last=keep_last,
             keep_hourly=keep_hourly,
@@ -116,15 +120,15 @@ class RetentionPolicy:
             keep_monthly=keep_monthly,
             keep_yearly=keep_yearly,
         )
-        self.counts = {}
+        self.counts: Dict[str, int] = {}
         for option in COUNT_OPTIONS:
             value = counts[option]
             value = 0 if value is None else value
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise PruneError("%s must be a whole number of 0 or more, not %r." % (option, value), option=option)
             self.counts[option] = value
-        self.keep_within = None
-        self.within = None
+        self.keep_within: Optional[str] = None
+        self.within: Optional[datetime.timedelta] = None
         if keep_within is not None and str(keep_within).strip():
             self.keep_within = str(keep_within).strip()
             self.within = parse_duration(self.keep_within, "keep_within")
@@ -137,11 +141,11 @@ class RetentionPolicy:
             )
 
     @classmethod
-    def from_options(cls, options):
+    def from_options(cls, options: Mapping[str, Any]) -> RetentionPolicy:
         """The policy of the keep_* keys of ``options`` (a dict such as module parameters)."""
         return cls(**dict((option, options.get(option)) for option in POLICY_OPTIONS))
 
-    def describe(self):
+    def describe(self) -> str:
         """The rules that are on, such as ``keep_last=3, keep_within=7d``."""
         parts = ["%s=%d" % (option, self.counts[option]) for option in COUNT_OPTIONS if self.counts[option]]
         if self.within:
@@ -156,23 +160,23 @@ class RetentionPlan:
     ``deleted``: ids, newest first. Every input id is in exactly one of them.
     """
 
-    def __init__(self, kept, deleted):
+    def __init__(self, kept: List[Tuple[str, List[str]]], deleted: List[str]) -> None:
         self.kept = kept
         self.deleted = deleted
 
-    def kept_ids(self):
+    def kept_ids(self) -> Set[str]:
         return set(backup_id for backup_id, _reasons in self.kept)
 
-    def reasons(self):
+    def reasons(self) -> Dict[str, List[str]]:
         return dict(self.kept)
 
 
-def newest_first(backups):
+def newest_first(backups: Iterable[Tuple[str, datetime.datetime]]) -> List[Tuple[str, datetime.datetime]]:
     """``(id, created)`` pairs ordered newest first; equal times by id, later id first."""
     return sorted(backups, key=lambda backup: (backup[1], backup[0]), reverse=True)
 
 
-def _normalized(backups):
+def _normalized(backups: Iterable[Tuple[str, datetime.datetime]]) -> List[Tuple[str, datetime.datetime]]:
     ids = set()
     result = []
     for backup_id, created in backups:
@@ -185,11 +189,11 @@ def _normalized(backups):
     return newest_first(result)
 
 
-def plan(backups, policy):
+def plan(backups: Iterable[Tuple[str, datetime.datetime]], policy: RetentionPolicy) -> RetentionPlan:
     """The RetentionPlan of ``policy`` (a RetentionPolicy) over ``backups``: an iterable of
     ``(id, created)`` with unique ids and time-zone-aware datetimes, of one volume."""
     ordered = _normalized(backups)
-    reasons = dict((backup_id, []) for backup_id, _created in ordered)
+    reasons: Dict[str, List[str]] = dict((backup_id, []) for backup_id, _created in ordered)
     if not ordered:
         return RetentionPlan([], [])
     reasons[ordered[0][0]].append("newest")
@@ -202,7 +206,7 @@ def plan(backups, policy):
         wanted = policy.counts[option]
         if not wanted:
             continue
-        covered = set()
+        covered: Set[Tuple[int, ...]] = set()
         for backup_id, created in ordered:
             key, label = _period(option, created)
             if key in covered:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 _PRIVATE_TYPES = frozenset(["tmpfs"])
 _PRIVATE_KEYS = frozenset(["type", "device", "o"])
@@ -26,13 +27,13 @@ MASK = "********"
 _SECRET_NAME = re.compile(r"pass|secret|token|cred|key|auth|user", re.IGNORECASE)
 
 
-def masked_options(options):
+def masked_options(options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """Driver options with the values that may hold credentials replaced by MASK: options
     whose name looks like one (password, secret, token, key, credentials, username ...), and
     such ``name=value`` items inside ``o`` (``addr=...,username=u,password=p``)."""
     if not options:
         return dict(options or {})
-    shown = {}
+    shown: Dict[str, Any] = {}
     for key, value in options.items():
         if _SECRET_NAME.search(str(key)):
             shown[key] = MASK
@@ -47,11 +48,11 @@ def masked_options(options):
     return shown
 
 
-def _shown(options, key):
+def _shown(options: Mapping[str, Any], key: str) -> str:
     return "%s=%s" % (key, masked_options(options).get(key))
 
 
-def existing_storage(driver, options):
+def existing_storage(driver: str, options: Optional[Mapping[str, Any]]) -> Optional[str]:
     """Why a volume created with ``driver`` and ``options`` would mount storage that exists
     apart from it (a sentence naming the option), or None when it gets storage of its own
     (the local driver without options, or a tmpfs). Any other driver is a plugin whose
@@ -73,11 +74,11 @@ def existing_storage(driver, options):
     return "the driver option %s mounts a file system" % _shown(options, "type" if kind else "o")
 
 
-def _binds(options):
+def _binds(options: Mapping[str, Any]) -> bool:
     return "bind" in [item.strip() for item in (options.get("o") or "").split(",")] or options.get("type") == "none"
 
 
-def storage_of(volume):
+def storage_of(volume: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
     """What ``volume`` (a describe_volume dict) mounts: ("path", host directory) for a bind,
     ("device", text) for a device or share, or None for storage of its own or unknown (a
     plugin driver)."""
@@ -90,12 +91,12 @@ def storage_of(volume):
     return ("device", ",".join(address + [options["device"]]))
 
 
-def _overlap(first, second):
+def _overlap(first: str, second: str) -> bool:
     """Whether two host paths are the same tree or one holds the other."""
     return first == second or first.startswith(second.rstrip("/") + "/") or second.startswith(first.rstrip("/") + "/")
 
 
-def sharing(volume, others, bind_sources):
+def sharing(volume: Mapping[str, Any], others: Iterable[Mapping[str, Any]], bind_sources: Iterable[Tuple[str, str]]) -> Optional[str]:
     """How the storage of ``volume`` is shared: a sentence for the first other volume (of
     ``others``, describe_volume dicts) on the same storage, or host path bind-mounted into a
     container (``bind_sources``: (container name, host path) pairs) that overlaps it; None

@@ -12,6 +12,7 @@ streamed the same way and give the same tree digest for the same tree.
 from __future__ import annotations
 
 import shlex
+from typing import Iterable, List, Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import RESERVED_PREFIX
 from ansible_collections.persist.docker.plugins.module_utils._usage import FIND_FORMAT
@@ -36,13 +37,13 @@ TAR_CREATE = [
 ]
 
 
-def _tar_create_options(excludes):
+def _tar_create_options(excludes: Iterable[str]) -> List[str]:
     command = list(TAR_CREATE) + ["--anchored", "--exclude=" + RESERVED_PATTERN, "--no-anchored"]
     command.extend("--exclude=" + pattern for pattern in excludes)
     return command
 
 
-def tar_create_command(excludes=()):
+def tar_create_command(excludes: Iterable[str] = ()) -> List[str]:
     """Stream the whole volume mounted at VOLUME_MOUNT as a tar archive on stdout.
 
     ``excludes`` are GNU tar ``--exclude`` patterns, matched against member names such as
@@ -57,7 +58,7 @@ def tar_create_command(excludes=()):
 FINGERPRINT_FORMAT = "%P\\0%y %m %U %G %s %T@ %C@ %i %n\\0%l\\0"
 
 
-def fingerprint_command():
+def fingerprint_command() -> List[str]:
     """List every entry's metadata (not contents) for the cheap 'unchanged?' check."""
     return [
         "find", VOLUME_MOUNT, "-xdev",
@@ -66,7 +67,7 @@ def fingerprint_command():
     ]
 
 
-def usage_command(include_reserved=True):
+def usage_command(include_reserved: bool = True) -> List[str]:
     """Count entries and bytes (see _usage): one short line per entry, no names. Without
     ``include_reserved``, the reserved names at the root (staging trees) are left out."""
     command = ["find", VOLUME_MOUNT, "-xdev", "-mindepth", "1"]
@@ -132,7 +133,7 @@ wait
 """
 
 
-def _read_back_options():
+def _read_back_options() -> List[str]:
     """tar options for reading the source and the staged copy back to compare them byte for
     byte: those of a backup, with the sparse format 0.0 (the others name a sparse member's
     header after tar's process id) and a fixed name for extended headers (older GNU tars
@@ -141,7 +142,7 @@ def _read_back_options():
     return options + ["--sparse", "--sparse-version=0.0", "--pax-option=exthdr.name=%d/PaxHeaders/%f"]
 
 
-def _quoted(options):
+def _quoted(options: Iterable[str]) -> str:
     return " ".join(shlex.quote(option) for option in options)
 
 
@@ -285,41 +286,44 @@ sync .
 """.replace("PREFIX", DISCARDED_PREFIX)
 
 
-def extract_command(token):
+def extract_command(token: str) -> List[str]:
     """Extract the tar stream on stdin into /volume/.persist-staging-TOKEN."""
     return ["sh", "-c", _EXTRACT_SCRIPT, "sh", token]
 
 
-def copy_command(token):
+def copy_command(token: str) -> List[str]:
     """Copy the volume mounted at SOURCE_MOUNT into /volume/.persist-staging-TOKEN, teeing the
     tar stream to stdout, then check that the staged tree reads back as the source (see
     _COPY_SCRIPT)."""
     return ["sh", "-c", _COPY_SCRIPT, "sh", token]
 
 
-def staged_tree_command(token):
+def staged_tree_command(token: str) -> List[str]:
     """Stream the staging tree TOKEN inside the volume at /volume as tar_create_command does."""
     return _tar_create_options(()) + ["--directory=%s/.persist-staging-%s" % (VOLUME_MOUNT, token), "."]
 
 
-def swap_command(token, mode, secret, phase=None, stamp=None):
+def swap_command(token: str, mode: str, secret: str, phase: Optional[str] = None, stamp: Optional[str] = None) -> List[str]:
     """Swap the staged tree TOKEN in (``mode`` replace or merge), or with ``phase`` and
     ``stamp`` (read from a checked journal), finish a swap that a killed run left half done."""
-    arguments = [token, mode, secret] + ([phase, stamp] if phase else [])
+    arguments = [token, mode, secret]
+    if phase:
+        assert stamp is not None  # a journal gives both
+        arguments += [phase, stamp]
     return ["sh", "-c", _SWAP_SCRIPT, "sh"] + arguments
 
 
-def clean_command(token):
+def clean_command(token: str) -> List[str]:
     """Remove the staging and old trees of the staged run TOKEN."""
     return ["sh", "-c", _CLEAN_SCRIPT, "sh", token]
 
 
-def reserved_state_command():
+def reserved_state_command() -> List[str]:
     """List the reserved names at the volume root with their types, then the journal (see
     _RESERVED_STATE_SCRIPT)."""
     return ["sh", "-c", _RESERVED_STATE_SCRIPT, "sh"]
 
 
-def discard_command(stamp, names):
+def discard_command(stamp: str, names: Iterable[str]) -> List[str]:
     """Rename the reserved entries ``names`` at the volume root to visible names."""
     return ["sh", "-c", _DISCARD_SCRIPT, "sh", stamp] + list(names)

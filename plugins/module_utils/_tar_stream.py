@@ -32,6 +32,7 @@ import re
 from array import array
 from collections.abc import Sequence
 from itertools import islice
+from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Set, Tuple, Union, overload
 
 BLOCK = 512
 # Bounds on what hostile headers can make the parser hold: an extended header or a long
@@ -97,13 +98,46 @@ class Member:
         "linkname", "devmajor", "devminor", "xattrs", "sparse_map", "pax",
     )
 
-    def __repr__(self):
+    path: bytes
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    uname: bytes
+    gname: bytes
+    size: int
+    mtime_ns: int
+    linkname: bytes
+    devmajor: int
+    devminor: int
+    xattrs: Dict[str, bytes]
+    sparse_map: Optional[SparseMap]
+    pax: Dict[str, bytes]
+
+    def __repr__(self) -> str:
         return "Member(%r, %s)" % (self.path, self.kind)
 
     @property
-    def shown_path(self):
+    def shown_path(self) -> str:
         """The path for messages: decoded, with undecodable bytes escaped."""
         return self.path.decode("utf-8", "backslashreplace")
+
+
+class TarHandler(Protocol):
+    """What TarParser calls for each member and at the end (see the module doc); ``data``
+    is a piece of the chunk that was fed, not a copy."""
+
+    def member_start(self, member: Member) -> None:
+        ...
+
+    def member_data(self, member: Member, offset: int, data: memoryview) -> None:
+        ...
+
+    def member_end(self, member: Member) -> None:
+        ...
+
+    def archive_end(self) -> None:
+        ...
 
 
 class SparseMap(Sequence):
@@ -113,14 +147,22 @@ class SparseMap(Sequence):
 
     __slots__ = ("_numbers",)
 
-    def __init__(self, numbers=()):
+    def __init__(self, numbers: Iterable[int] = ()) -> None:
         """``numbers``: offset, length, offset, length, ... (an even count)."""
         self._numbers = numbers if isinstance(numbers, array) else array("q", numbers)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._numbers) // 2
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Tuple[int, int]:
+        ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[Tuple[int, int]]:
+        ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[Tuple[int, int], List[Tuple[int, int]]]:
         if isinstance(index, slice):
             return [self[position] for position in range(*index.indices(len(self)))]
         if index < 0:
@@ -129,25 +171,25 @@ class SparseMap(Sequence):
             raise IndexError("sparse map index out of range")
         return (self._numbers[2 * index], self._numbers[2 * index + 1])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
         return zip(islice(self._numbers, 0, None, 2), islice(self._numbers, 1, None, 2))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
             return len(self) == len(other) and all(mine == tuple(theirs) for mine, theirs in zip(self, other))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # equal to lists, so not hashable
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "SparseMap(%r)" % list(self)
 
 
-def _shown(path):
+def _shown(path: bytes) -> str:
     return bytes(path).decode("utf-8", "backslashreplace")
 
 
-def _number(field, what, maximum, negative=False):
+def _number(field: bytes, what: str, maximum: int, negative: bool = False) -> int:
     """A numeric header field in a form GNU tar and Python's tarfile write: octal digits
     filling all of the field but its last byte, which is NUL; or base-256 for a value octal
     cannot hold (first byte 0x80, or 0xff for a negative value, then big-endian bytes)."""
@@ -172,18 +214,18 @@ def _number(field, what, maximum, negative=False):
     return value
 
 
-def _text(field):
+def _text(field: bytes) -> bytes:
     return bytes(field.split(b"\0", 1)[0])
 
 
-def _decimal(value, what, maximum):
+def _decimal(value: bytes, what: str, maximum: int) -> int:
     """A pax or sparse-map number: plain decimal digits, no sign, no leading zero."""
     if not _DECIMAL.fullmatch(value) or int(value) > maximum:
         raise _Bad("its %s %r is not a plain decimal number in range" % (what, bytes(value[:40])))
     return int(value)
 
 
-def _pax_time_ns(value, what):
+def _pax_time_ns(value: bytes, what: str) -> int:
     """A pax time (``-``, whole seconds, optionally ``.`` and 1 to 9 digits) in nanoseconds;
     a negative time is the negated absolute value, as GNU tar reads it."""
     match = _TIME.fullmatch(value)
@@ -194,7 +236,7 @@ def _pax_time_ns(value, what):
     return -total if sign else total
 
 
-def _checksum_ok(block):
+def _checksum_ok(block: bytes) -> bool:
     # The checksum field itself counts as eight spaces; some old tars summed signed chars.
     unsigned = sum(block) - sum(block[148:156]) + 8 * 32
     stored = int(block[148:154], 8)
@@ -204,7 +246,7 @@ def _checksum_ok(block):
     return stored == unsigned - 256 * high
 
 
-def pax_records(data):
+def pax_records(data: bytes) -> Dict[str, bytes]:
     """The records of an extended header as a {keyword (text): value (bytes)} dict, in
     their order. Refuses (_Bad) anything but a sequence of well-formed records filling the
     data exactly: ``<length> <keyword>=<value>\\n`` with a decimal length (no sign, no
@@ -222,12 +264,12 @@ def pax_records(data):
         equals = data.find(b"=", space + 1, record_end - 1)
         if record_end > end or equals < 0 or data[record_end - 1] != 0x0A:
             raise _Bad("its record at byte %d is malformed (length, '=' or newline)" % position)
-        keyword = data[space + 1:equals]
-        if not keyword or b"\0" in keyword:
+        raw = data[space + 1:equals]
+        if not raw or b"\0" in raw:
             raise _Bad("its record at byte %d has an empty keyword or one with a NUL byte" % position)
-        if keyword[0] in b" \t":
+        if raw[0] in b" \t":
             raise _Bad("its record at byte %d has more than one blank after its length (GNU tar skips them all)" % position)
-        keyword = keyword.decode("utf-8", "surrogateescape")
+        keyword = raw.decode("utf-8", "surrogateescape")
         if keyword in records:
             raise _Bad("it holds keyword %s twice (GNU tar would apply both in turn)" % keyword)
         records[keyword] = data[equals + 1:record_end - 1]
@@ -235,7 +277,7 @@ def pax_records(data):
     return records
 
 
-def _xattr_name(keyword):
+def _xattr_name(keyword: str) -> str:
     """GNU tar's decoding of an xattr keyword: %3D is '=' and %25 is '%' (in that spelling
     only); the rest is kept as is."""
     name = keyword[len(_XATTR):]
@@ -247,25 +289,25 @@ def _xattr_name(keyword):
 class TarParser:
     """Feed tar bytes with ``feed``; call ``close`` at the end of the input."""
 
-    def __init__(self, handler):
+    def __init__(self, handler: TarHandler) -> None:
         self.handler = handler
         self._buffer = bytearray()
         self._need = BLOCK
         self._state = "header"
         self._position = 0  # bytes of the stream consumed so far
         self._header_at = 0  # where the header being read starts
-        self._extension = None  # the typeflag of the extension header whose data comes next
+        self._extension: Optional[bytes] = None  # the typeflag of the extension header whose data comes next
         self._extension_size = 0
-        self._pending_at = None  # where the first extension header of the next member starts
-        self._extended = None  # the next member's extended header records
-        self._long_name = None
-        self._long_link = None
-        self._problem = None  # a refusal that waits for the member's name
-        self._member = None
+        self._pending_at: Optional[int] = None  # where the first extension header of the next member starts
+        self._extended: Optional[Dict[str, bytes]] = None  # the next member's extended header records
+        self._long_name: Optional[bytes] = None
+        self._long_link: Optional[bytes] = None
+        self._problem: Optional[str] = None  # a refusal that waits for the member's name
+        self._member: Optional[Member] = None
         self._stored_left = 0  # bytes of member data still to come
         self._padding_left = 0
-        self._sparse = None  # while a sparse map is read: [count or None, numbers, partial line]
-        self._segments = None  # the sparse map's numbers (offset, length, ...) while its data comes
+        self._sparse: Optional[Tuple[Optional[int], array[int], bytes]] = None  # while a sparse map is read: (count or None, numbers, partial line)
+        self._segments: Optional[array[int]] = None  # the sparse map's numbers (offset, length, ...) while its data comes
         self._segment = 0  # index of the sparse segment being filled
         self._segment_left = 0  # its bytes still to come
         self._logical = 0  # logical offset of the next data byte (non-sparse members)
@@ -273,7 +315,7 @@ class TarParser:
 
     # -- input ---------------------------------------------------------------------------
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> None:
         view = memoryview(data)
         position = 0
         while position < len(view):
@@ -310,7 +352,7 @@ class TarParser:
                     continue
             self._position += position - start
 
-    def close(self):
+    def close(self) -> None:
         if self._state == "trailer":
             return
         if self._state == "zero":
@@ -325,10 +367,10 @@ class TarParser:
 
     # -- headers -------------------------------------------------------------------------
 
-    def _next_header(self):
+    def _next_header(self) -> None:
         self._state, self._need = "header", BLOCK
 
-    def _dispatch(self, block):
+    def _dispatch(self, block: bytes) -> None:
         if self._state == "header":
             self._header_at = self._position - len(block)
             self._header(block)
@@ -346,7 +388,7 @@ class TarParser:
         elif self._state == "sparsemap":
             self._sparse_map_block(block)
 
-    def _header(self, block):
+    def _header(self, block: bytes) -> None:
         if not any(block):
             if self._pending_at is not None:
                 raise TarFormatError(
@@ -364,13 +406,13 @@ class TarParser:
         except _Bad as exc:
             raise TarFormatError("%s is refused: %s" % (self._where(block), exc))
 
-    def _where(self, block):
+    def _where(self, block: bytes) -> str:
         typeflag = block[156:157]
         if typeflag in (b"x", b"g", b"L", b"K"):
             return "the extension header (type %s) at byte %d" % (typeflag.decode("latin-1"), self._header_at)
         return "member %s (header at byte %d)" % (_shown(_text(block[0:100])), self._header_at)
 
-    def _read_header(self, block):
+    def _read_header(self, block: bytes) -> None:
         magic = block[257:265]
         if magic == _POSIX_MAGIC:
             if block[475] == 0 and _star_times(block):
@@ -396,7 +438,7 @@ class TarParser:
                 "special members are not)" % typeflag.decode("latin-1")
             )
 
-    def _start_extension(self, typeflag, size):
+    def _start_extension(self, typeflag: bytes, size: int) -> None:
         what = "extended header" if typeflag == b"x" else "long name"
         if size > MAX_EXTENDED:
             raise _Bad("the %s is %d bytes long, more than the %d this reader accepts" % (what, size, MAX_EXTENDED))
@@ -409,9 +451,10 @@ class TarParser:
         if not size:
             self._extension_block(b"")
 
-    def _extension_block(self, block):
+    def _extension_block(self, block: bytes) -> None:
         data = block[:self._extension_size]
         typeflag = self._extension
+        assert typeflag is not None  # the extension state is entered with it (_start_extension)
         try:
             if typeflag == b"x":
                 if self._extended is not None:
@@ -442,7 +485,7 @@ class TarParser:
             )
         self._next_header()
 
-    def _start_member(self, block, typeflag, posix):
+    def _start_member(self, block: bytes, typeflag: bytes, posix: bool) -> None:
         kind = KIND_BY_TYPEFLAG[typeflag]
         pax = self._extended or {}
         name = _text(block[0:100])
@@ -464,12 +507,14 @@ class TarParser:
         self._member = member
         self._logical = 0
         if member.sparse_map is None and "GNU.sparse.major" in pax:
-            self._sparse = [None, array("q"), b""]
+            self._sparse = (None, array("q"), b"")
             self._state, self._need = "sparsemap", BLOCK
             return
         self._begin_data()
 
-    def _member_from(self, block, kind, path, pax, long_name, long_link, posix):
+    def _member_from(
+        self, block: bytes, kind: str, path: bytes, pax: Dict[str, bytes], long_name: Optional[bytes], long_link: Optional[bytes], posix: bool,
+    ) -> Member:
         """The member a header and its extension headers describe (see the module doc)."""
         if long_name is not None and ("path" in pax or "GNU.sparse.name" in pax):
             raise _Bad("it has both a long-name header and a name in its extended header")
@@ -524,7 +569,7 @@ class TarParser:
             self._read_sparse_records(member, pax, set(sparse), kind, posix)
         return member
 
-    def _read_sparse_records(self, member, pax, keys, kind, posix):
+    def _read_sparse_records(self, member: Member, pax: Dict[str, bytes], keys: Set[str], kind: str, posix: bool) -> None:
         """A sparse member's real size and, for the 0.1 format, its map. GNU tar treats a
         member as sparse when it has a sparse major version or a non-empty 0.1 map, but acts
         on its other sparse records (GNU.sparse.name renames, GNU.sparse.realsize resizes)
@@ -561,7 +606,7 @@ class TarParser:
             raise _Bad("its GNU.sparse.map does not hold GNU.sparse.numblocks (%d) segments" % count)
         self._set_sparse_map(member, numbers)
 
-    def _set_sparse_map(self, member, numbers):
+    def _set_sparse_map(self, member: Member, numbers: array[int]) -> None:
         """Take a sparse map (offset, length, ...) as the member's, if GNU tar reads it as this
         parser does. GNU tar reads each segment's data from a fresh block and sizes the file
         by the last segment: so a map is accepted only as GNU tar writes one, with segments in
@@ -598,10 +643,11 @@ class TarParser:
         self._segment = -1
         self._segment_left = 0
 
-    def _sparse_map_block(self, block):
+    def _sparse_map_block(self, block: bytes) -> None:
         """One block of a 1.0 sparse map: decimal lines (the count, then offset and length
         of each segment) at the start of the member's data, padded with NULs to a block."""
         member = self._member
+        assert member is not None and self._sparse is not None  # the sparsemap state is entered with both (_start_member)
         self._stored_left -= BLOCK
         self._padding_left = _padded(self._stored_left) - self._stored_left
         try:
@@ -615,7 +661,7 @@ class TarParser:
                 if newline < 0:
                     if len(text) - start > 19:
                         raise _Bad("its sparse map has a number longer than 19 digits")
-                    self._sparse = [count, numbers, text[start:]]
+                    self._sparse = (count, numbers, text[start:])
                     return
                 if count is None:
                     count = _decimal(text[start:newline], "sparse map count", MAX_SPARSE_SEGMENTS)
@@ -631,7 +677,8 @@ class TarParser:
             raise TarFormatError("member %s is refused: %s" % (member.shown_path, exc))
         self._begin_data()
 
-    def _begin_data(self):
+    def _begin_data(self) -> None:
+        assert self._member is not None  # called once a member's header is read
         self.handler.member_start(self._member)
         if self._stored_left:
             self._state = "data"
@@ -640,14 +687,16 @@ class TarParser:
 
     # -- member data ---------------------------------------------------------------------
 
-    def _take_data(self, view, position):
+    def _take_data(self, view: memoryview, position: int) -> int:
         step = min(self._stored_left, len(view) - position)
         member = self._member
+        assert member is not None  # the data state is entered with a member (_begin_data)
         if member.sparse_map is None:
             self.handler.member_data(member, self._logical, view[position:position + step])
             self._logical += step
         else:
             numbers = self._segments
+            assert numbers is not None  # set with the member's sparse map (_set_sparse_map)
             done = 0
             while done < step:
                 while not self._segment_left:
@@ -664,7 +713,8 @@ class TarParser:
             self._finish_member()
         return position + step
 
-    def _finish_member(self):
+    def _finish_member(self) -> None:
+        assert self._member is not None  # called at the end of a member's data
         self.handler.member_end(self._member)
         self._member = None
         if self._padding_left:
@@ -673,12 +723,12 @@ class TarParser:
             self._next_header()
 
 
-def _star_times(block):
+def _star_times(block: bytes) -> bool:
     """GNU tar's test for a star header: octal times, each ending in a space, at 476 and 488."""
     return all(48 <= block[start] <= 55 and block[start + 11] == 32 for start in (476, 488))
 
 
-def _check_record(keyword, value):
+def _check_record(keyword: str, value: bytes) -> None:
     """Refuse a record GNU tar would read differently from this parser (see pax_records)."""
     if keyword in _STRING_KEYWORDS:
         if b"\0" in value:
@@ -691,7 +741,7 @@ def _check_record(keyword, value):
         raise _Bad("its extended header holds %s, which GNU tar acts on and this parser does not read" % keyword)
 
 
-def _xattrs(pax):
+def _xattrs(pax: Dict[str, bytes]) -> Dict[str, bytes]:
     xattrs = {}
     for keyword, value in pax.items():
         if keyword.startswith(_XATTR):
@@ -706,5 +756,5 @@ def _xattrs(pax):
     return xattrs
 
 
-def _padded(size):
+def _padded(size: int) -> int:
     return (size + BLOCK - 1) // BLOCK * BLOCK

@@ -20,8 +20,10 @@ Used as a TarParser handler (after the checks): ``member_start``, ``member_data`
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator, List, Sequence, Tuple, Union
+
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import normalize
-from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import Member, TarHandler, TarParser
 
 BLOCK = 512
 _RECORD = 20 * BLOCK  # GNU tar's default record size: the end of the archive is padded to it
@@ -34,7 +36,7 @@ _MAX_OCTAL_12 = 0o77777777777
 _ZEROS = bytes(BLOCK)
 
 
-def pax_record(keyword, value):
+def pax_record(keyword: str, value: bytes) -> bytes:
     """One extended-header record: ``"<length> <keyword>=<value>\\n"``, the length counting
     itself. ``keyword`` is text, ``value`` bytes."""
     body = b" " + keyword.encode("utf-8", "surrogateescape") + b"=" + value + b"\n"
@@ -44,7 +46,7 @@ def pax_record(keyword, value):
     return b"%d" % length + body
 
 
-def pax_time(nanoseconds):
+def pax_time(nanoseconds: int) -> bytes:
     """A time in nanoseconds as a pax decimal: whole seconds, a dot, nine digits; negative
     times as the negated absolute value (``-1.500000000`` is 1.5 s before the epoch)."""
     sign = b"-" if nanoseconds < 0 else b""
@@ -52,7 +54,7 @@ def pax_time(nanoseconds):
     return b"%s%d.%09d" % (sign, seconds, fraction)
 
 
-def _octal(value, width):
+def _octal(value: int, width: int) -> bytes:
     """``value`` as zero-padded octal filling ``width - 1`` bytes and a NUL; 0 when it does
     not fit (the extended header carries the real value then)."""
     if value < 0 or value >= 8 ** (width - 1):
@@ -60,7 +62,7 @@ def _octal(value, width):
     return b"%0*o" % (width - 1, value) + b"\0"
 
 
-def _number(value, width):
+def _number(value: int, width: int) -> bytes:
     """``value`` for a field no extended-header record can carry (device numbers): octal
     where it fits, else base-256 (a first byte 0x80, then big-endian), as GNU tar writes."""
     if 0 <= value < 8 ** (width - 1):
@@ -68,17 +70,20 @@ def _number(value, width):
     return b"\x80" + value.to_bytes(width - 1, "big")
 
 
-def xattr_keyword(name):
+def xattr_keyword(name: str) -> str:
     """The extended-header keyword of xattr ``name``: GNU tar writes '%' as %25 and '=' as
     %3D in it (a record's keyword ends at the first '=')."""
     return "SCHILY.xattr." + name.replace("%", "%25").replace("=", "%3D")
 
 
-def _field(text, width):
+def _field(text: bytes, width: int) -> bytes:
     return text[:width].ljust(width, b"\0")
 
 
-def ustar_header(name, typeflag, size, mode=0o644, uid=0, gid=0, mtime=0, linkname=b"", devmajor=0, devminor=0):
+def ustar_header(
+    name: bytes, typeflag: bytes, size: int, mode: int = 0o644, uid: int = 0, gid: int = 0, mtime: int = 0, linkname: bytes = b"",
+    devmajor: int = 0, devminor: int = 0,
+) -> bytes:
     """One 512-byte ustar header with a correct checksum. Numbers that do not fit are 0;
     the caller puts them in an extended header."""
     header = bytearray(BLOCK)
@@ -98,11 +103,11 @@ def ustar_header(name, typeflag, size, mode=0o644, uid=0, gid=0, mtime=0, linkna
     return bytes(header)
 
 
-def _padding(size):
+def _padding(size: int) -> bytes:
     return _ZEROS[:(BLOCK - size % BLOCK) % BLOCK]
 
 
-def archive_path(path, directory=False):
+def archive_path(path: bytes, directory: bool = False) -> bytes:
     """The name a canonical archive gives a normalized path (b"" is the root), as GNU tar
     names it: ``./`` in front, and a slash after a directory."""
     if not path:
@@ -110,7 +115,7 @@ def archive_path(path, directory=False):
     return b"./" + path + (b"/" if directory else b"")
 
 
-def sparse_map_text(segments):
+def sparse_map_text(segments: Sequence[Tuple[int, int]]) -> bytes:
     """The sparse map of the GNU 1.0 format: the count, then offset and length of each
     segment, one decimal per line, padded with NULs to whole blocks."""
     lines = [b"%d\n" % len(segments)]
@@ -125,21 +130,21 @@ class CanonicalWriter:
     It expects members the safety rules approved (paths and hard-link targets that
     normalize); put it after the checker in the handler chain."""
 
-    def __init__(self):
-        self._out = []
+    def __init__(self) -> None:
+        self._out: List[Union[bytes, memoryview]] = []
         self._written = 0
         self._data_left = 0
 
-    def drain(self):
+    def drain(self) -> bytes:
         """The output queued since the last call, as one bytes object."""
         out, self._out = self._out, []
         return b"".join(out)
 
-    def _emit(self, data):
+    def _emit(self, data: Union[bytes, memoryview]) -> None:
         self._out.append(data)
         self._written += len(data)
 
-    def member_start(self, member):
+    def member_start(self, member: Member) -> None:
         path = archive_path(normalize(member.path), member.kind == "dir")
         records = []
         stored = 0
@@ -186,17 +191,17 @@ class CanonicalWriter:
             self._emit(map_text)
             self._data_left -= len(map_text)
 
-    def member_data(self, member, offset, data):
+    def member_data(self, member: Member, offset: int, data: memoryview) -> None:
         self._emit(data)
         self._data_left -= len(data)
 
-    def member_end(self, member):
+    def member_end(self, member: Member) -> None:
         if self._data_left:
             raise ValueError("member %r ended %d bytes short of its stored size" % (member.path, self._data_left))
         if member.kind == "file":
             self._emit(_padding(self._written))
 
-    def archive_end(self):
+    def archive_end(self) -> None:
         self._emit(_ZEROS * 2)
         self._emit(bytes((_RECORD - self._written % _RECORD) % _RECORD))
 
@@ -204,28 +209,28 @@ class CanonicalWriter:
 class _Tee:
     """A handler that hands every event to ``first``, then to ``writer``."""
 
-    def __init__(self, first, writer):
+    def __init__(self, first: TarHandler, writer: CanonicalWriter) -> None:
         self._first = first
         self._writer = writer
 
-    def member_start(self, member):
+    def member_start(self, member: Member) -> None:
         self._first.member_start(member)
         self._writer.member_start(member)
 
-    def member_data(self, member, offset, data):
+    def member_data(self, member: Member, offset: int, data: memoryview) -> None:
         self._first.member_data(member, offset, data)
         self._writer.member_data(member, offset, data)
 
-    def member_end(self, member):
+    def member_end(self, member: Member) -> None:
         self._first.member_end(member)
         self._writer.member_end(member)
 
-    def archive_end(self):
+    def archive_end(self) -> None:
         self._first.archive_end()
         self._writer.archive_end()
 
 
-def canonical_stream(chunks, approver):
+def canonical_stream(chunks: Iterable[bytes], approver: TarHandler) -> Iterator[bytes]:
     """Yield the canonical re-serialization of the tar stream ``chunks`` (bytes-like).
     ``approver`` is a TarParser handler that sees each member first (a SafetyChecker, or a
     TreeDigest with one): what it raises for a member stops the stream before any byte of

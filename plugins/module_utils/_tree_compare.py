@@ -11,7 +11,9 @@ sorted lists: memory stays bounded whatever the size of the trees.
 
 from __future__ import annotations
 
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import shown
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, shown
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 
@@ -22,12 +24,12 @@ class RecordStream:
     ``version`` is the tree digest version of the records (both sides of a comparison must
     use the same)."""
 
-    def __init__(self, chunks, checker=None, version=CURRENT_VERSION):
+    def __init__(self, chunks: Iterable[bytes], checker: Optional[SafetyChecker] = None, version: int = CURRENT_VERSION) -> None:
         self._chunks = chunks
-        self._pending = []
+        self._pending: List[Tuple[bytes, bytes]] = []
         self.digest = TreeDigest(checker, on_record=lambda path, record: self._pending.append((path, record)), version=version)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[bytes, bytes]]:
         parser = TarParser(self.digest)
         pending = self._pending
         for chunk in self._chunks:
@@ -43,24 +45,24 @@ class RecordStream:
 class TreeDifferences:
     """Counts of added, changed and removed entries, with the first ``limit`` paths of each."""
 
-    def __init__(self, limit=50):
+    def __init__(self, limit: int = 50) -> None:
         self.limit = limit
         self.counts = {"added": 0, "changed": 0, "removed": 0}
-        self.samples = {"added": [], "changed": [], "removed": []}
+        self.samples: Dict[str, List[str]] = {"added": [], "changed": [], "removed": []}
 
-    def note(self, kind, path):
+    def note(self, kind: str, path: bytes) -> None:
         self.counts[kind] += 1
         if len(self.samples[kind]) < self.limit:
             self.samples[kind].append(shown(path) or ".")
 
-    def would_change(self, mode):
+    def would_change(self, mode: str) -> bool:
         """Whether restoring in ``mode`` (replace or merge) changes the target."""
         if mode == "merge":
             return bool(self.counts["added"] or self.counts["changed"])
         return any(self.counts.values())
 
-    def as_dict(self, mode):
-        result = {"mode": mode}
+    def as_dict(self, mode: str) -> Dict[str, Any]:
+        result: Dict[str, Any] = {"mode": mode}
         for kind in ("added", "changed", "removed"):
             result[kind] = self.counts[kind]
             result[kind + "_paths"] = list(self.samples[kind])
@@ -70,7 +72,7 @@ class TreeDifferences:
             result["removed"] = 0
         return result
 
-    def prepared(self, mode):
+    def prepared(self, mode: str) -> str:
         """A readable diff for Ansible's --diff output."""
         lines = []
         view = self.as_dict(mode)
@@ -84,22 +86,23 @@ class TreeDifferences:
             lines.append("  (%d entries only in the volume are kept: mode merge)" % view["kept_extra"])
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def report(self, mode):
+    def report(self, mode: str) -> Dict[str, Any]:
         """The ``differences`` and ``diff`` fields of a restore's or a copy's result."""
         return {"differences": self.as_dict(mode), "diff": {"prepared": self.prepared(mode)}}
 
 
-def _key(path):
+def _key(path: bytes) -> List[bytes]:
     return path.split(b"/") if path else []
 
 
-def compare(archive_records, target_records, differences):
+def compare(archive_records: Iterable[Tuple[bytes, bytes]], target_records: Iterable[Tuple[bytes, bytes]], differences: TreeDifferences) -> TreeDifferences:
     """Merge two canonical ``(path, record)`` iterables into ``differences``; a path only in
     the archive is added, only in the target removed, in both with other records changed."""
     archive_iter, target_iter = iter(archive_records), iter(target_records)
     wanted, have = next(archive_iter, None), next(target_iter, None)
     while wanted is not None or have is not None:
         if have is None or (wanted is not None and _key(wanted[0]) < _key(have[0])):
+            assert wanted is not None  # the loop runs while either side has an entry
             differences.note("added", wanted[0])
             wanted = next(archive_iter, None)
         elif wanted is None or _key(have[0]) < _key(wanted[0]):

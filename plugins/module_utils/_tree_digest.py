@@ -30,8 +30,12 @@ Two versions exist; they differ only in the content hash of regular files:
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import normalize, shown
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, normalize, shown
+
+if TYPE_CHECKING:
+    from ansible_collections.persist.docker.plugins.module_utils._tar_stream import Member
 
 CURRENT_VERSION = 2
 _VERSION_LINES = {1: b"persist.docker tree digest v1\n", 2: b"persist.docker tree digest v2\n"}
@@ -58,15 +62,15 @@ class _ContentV2:
     """The version-2 content hash of one file (see the module doc). Data arrives in logical
     order with gaps (holes); only the partial blocks at the edges of a gap are filled in."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._position = 0  # logical offset of the next byte
         self._partial = bytearray()  # the current block so far: always position % BLOCK bytes
-        self._run = None  # sha256 of the current run of non-zero blocks
+        self._run: Optional[hashlib._Hash] = None  # sha256 of the current run of non-zero blocks
         self._run_start = 0
         self._run_length = 0
 
-    def update(self, offset, data):
+    def update(self, offset: int, data: Union[bytes, memoryview]) -> None:
         if offset > self._position:
             self._zeros(offset - self._position)
         data = bytes(data)  # bytes compare and search at C speed; a memoryview does not
@@ -80,7 +84,7 @@ class _ContentV2:
         if whole < len(data):
             self._fill(data[whole:])
 
-    def _fill(self, data):
+    def _fill(self, data: bytes) -> None:
         """Add bytes to the current block; a completed block is judged."""
         self._partial += data
         self._position += len(data)
@@ -88,7 +92,7 @@ class _ContentV2:
             block, self._partial = bytes(self._partial), bytearray()
             self._judge(block, self._position - BLOCK)
 
-    def _zeros(self, count):
+    def _zeros(self, count: int) -> None:
         if self._partial:
             fill = min(BLOCK - len(self._partial), count)
             self._fill(_ZERO_BLOCK[:fill])
@@ -100,7 +104,7 @@ class _ContentV2:
         if count % BLOCK:
             self._fill(_ZERO_BLOCK[:count % BLOCK])
 
-    def _blocks(self, data, start, end):
+    def _blocks(self, data: bytes, start: int, end: int) -> None:
         """The whole blocks ``data[start:end]``, ``data[start]`` being at the current position
         (a block boundary)."""
         view = memoryview(data)
@@ -120,13 +124,13 @@ class _ContentV2:
                 self._position += BLOCK
             start = zero
 
-    def _judge(self, block, position):
+    def _judge(self, block: bytes, position: int) -> None:
         if block == _ZERO_BLOCK[:len(block)]:
             self._end_run()
         else:
             self._add(block, position)
 
-    def _add(self, data, position):
+    def _add(self, data: Union[bytes, memoryview], position: int) -> None:
         if self._run is None:
             self._run = hashlib.sha256()
             self._run_start = position
@@ -134,12 +138,12 @@ class _ContentV2:
         self._run.update(data)
         self._run_length += len(data)
 
-    def _end_run(self):
+    def _end_run(self) -> None:
         if self._run is not None:
             self._hash.update(b"%d %d " % (self._run_start, self._run_length) + self._run.digest() + b"\n")
             self._run = None
 
-    def hexdigest(self, size):
+    def hexdigest(self, size: int) -> str:
         if self._position < size:
             self._zeros(size - self._position)
         if self._partial:
@@ -153,17 +157,17 @@ class _ContentV1:
     """The version-1 content hash: the sha256 of the whole content, holes read as zeros;
     ``budget`` is a one-element list of the hole bytes the whole tree may still hash."""
 
-    def __init__(self, budget):
+    def __init__(self, budget: List[int]) -> None:
         self._hash = hashlib.sha256()
         self._written = 0
         self._budget = budget
 
-    def update(self, offset, data):
+    def update(self, offset: int, data: memoryview) -> None:
         self._fill_zeros(offset)
         self._hash.update(data)
         self._written += len(data)
 
-    def _fill_zeros(self, until):
+    def _fill_zeros(self, until: int) -> None:
         missing = until - self._written
         if missing <= 0:
             return
@@ -177,7 +181,7 @@ class _ContentV1:
             self._hash.update(_ZEROS[:step])
             self._written += step
 
-    def hexdigest(self, size):
+    def hexdigest(self, size: int) -> str:
         self._fill_zeros(size)
         return self._hash.hexdigest()
 
@@ -192,7 +196,9 @@ class TreeDigest:
     sidecar says which version its digest is).
     """
 
-    def __init__(self, checker=None, on_record=None, version=CURRENT_VERSION):
+    def __init__(
+        self, checker: Optional[SafetyChecker] = None, on_record: Optional[Callable[[bytes, bytes], None]] = None, version: int = CURRENT_VERSION,
+    ) -> None:
         if version not in _VERSION_LINES:
             raise ValueError("tree digest version %r is not one of %s" % (version, ", ".join(map(str, SUPPORTED_VERSIONS))))
         self.checker = checker
@@ -201,12 +207,12 @@ class TreeDigest:
         self.entries = 0
         self.bytes = 0
         self._hash = hashlib.sha256(_VERSION_LINES[version])
-        self._previous_key = None
-        self._path = None
-        self._content = None
+        self._previous_key: Optional[List[bytes]] = None
+        self._path: Optional[bytes] = None
+        self._content: Optional[Union[_ContentV2, _ContentV1]] = None
         self._hole_budget = [V1_HOLE_BUDGET]
 
-    def member_start(self, member):
+    def member_start(self, member: Member) -> None:
         path = self.checker.check(member) if self.checker else normalize(member.path)
         key = path.split(b"/") if path else []
         if self._previous_key is not None and key <= self._previous_key:
@@ -220,14 +226,17 @@ class TreeDigest:
         if member.kind == "file":
             self._content = _ContentV2() if self.version == 2 else _ContentV1(self._hole_budget)
 
-    def member_data(self, member, offset, data):
+    def member_data(self, member: Member, offset: int, data: memoryview) -> None:
         if member.kind == "file":
+            assert self._content is not None  # set by member_start for a file
             self._content.update(offset, data)
 
-    def member_end(self, member):
+    def member_end(self, member: Member) -> None:
         path = self._path
+        assert path is not None  # set by member_start
         content = b""
         if member.kind == "file":
+            assert self._content is not None  # set by member_start for a file
             content = self._content.hexdigest(member.size).encode("ascii")
             self.bytes += member.size
         if path:
@@ -250,8 +259,8 @@ class TreeDigest:
             self.on_record(path, encoded)
         self._content = None
 
-    def archive_end(self):
+    def archive_end(self) -> None:
         pass
 
-    def hexdigest(self):
+    def hexdigest(self) -> str:
         return self._hash.hexdigest()

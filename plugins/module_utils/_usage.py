@@ -12,6 +12,8 @@ travel, so any file name is safe and the stream stays small.
 
 from __future__ import annotations
 
+from typing import Any, Dict, Set
+
 FIND_FORMAT = "%y %i %n %s %b\\n"
 
 
@@ -23,24 +25,24 @@ class UsageTally:
     counts once in both. ``entries`` counts every entry below the root.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.entries = 0
         self.bytes = 0
         self.disk_bytes = 0
         self._pending = b""
-        self._linked_inodes = set()
+        self._linked_inodes: Set[bytes] = set()
 
-    def feed(self, chunk):
+    def feed(self, chunk: bytes) -> None:
         lines = (self._pending + chunk).split(b"\n")
         self._pending = lines.pop()
         for line in lines:
             if line:
                 self._count(line)
 
-    def _count(self, line):
+    def _count(self, line: bytes) -> None:
         try:
-            kind, inode, links, size, blocks = line.split(b" ")
-            links, size, blocks = int(links), int(size), int(blocks)
+            kind, inode, links_field, size_field, blocks_field = line.split(b" ")
+            links, size, blocks = int(links_field), int(size_field), int(blocks_field)
         except ValueError:
             raise ValueError("unexpected find output line: %r" % line[:200])
         self.entries += 1
@@ -52,7 +54,7 @@ class UsageTally:
             self.bytes += size
         self.disk_bytes += blocks * 512
 
-    def result(self):
+    def result(self) -> Dict[str, Any]:
         if self._pending:
             raise ValueError("find output ended in the middle of a line: %r" % self._pending[:200])
         return {

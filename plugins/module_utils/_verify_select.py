@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.persist.docker.plugins.module_utils._storage import existing_storage
 
@@ -36,7 +37,7 @@ _AFTER_FAILED_READ = {
 _DEFAULT_NAME = re.compile(r"\A(.+)-[0-9]{8}T[0-9]{6}Z\.tar(\.[a-z]+)?\Z")
 
 
-def _owner(entry, volumes):
+def _owner(entry: Mapping[str, Any], volumes: Iterable[str]) -> Optional[str]:
     """The volume an archive belongs to: the one its sidecar records; else the one its name
     gives when it has the default name template's form; else the longest known volume name
     its file name starts with; else None."""
@@ -50,11 +51,11 @@ def _owner(entry, volumes):
     return max(candidates, key=len) if candidates else None
 
 
-def _shown(entry):
+def _shown(entry: Mapping[str, Any]) -> str:
     return "%s (%s: %s)" % (os.path.basename(entry["path"]), entry["status"], entry["reason"])
 
 
-def select_archives(entries, select, volume=None):
+def select_archives(entries: Sequence[Dict[str, Any]], select: str, volume: Optional[str] = None) -> Tuple[List[Dict[str, Any]], List[str]]:
     """``(chosen, warnings)`` for a ``scan_directory`` listing (newest first).
 
     ``chosen`` is a list of dicts ``entry`` (a listing entry; None when there is no archive
@@ -68,7 +69,7 @@ def select_archives(entries, select, volume=None):
     known = set(entry["volume"] for entry in entries if entry["volume"] is not None)
     if volume is not None:
         known.add(volume)
-    groups = {}
+    groups: Dict[Optional[str], List[Dict[str, Any]]] = {}
     for entry in entries:
         owner = _owner(entry, known)
         if volume is not None and owner != volume:
@@ -85,7 +86,8 @@ def select_archives(entries, select, volume=None):
             chosen.append(_chosen(None, volume, "there is no backup of volume %s" % volume))
         return chosen, []
 
-    chosen, warnings = [], []
+    chosen = []
+    warnings: List[str] = []
     for owner in sorted(groups, key=lambda name: (name is None, name or "")):
         group = groups[owner]
         if owner is None:
@@ -112,7 +114,7 @@ def select_archives(entries, select, volume=None):
     return chosen, warnings
 
 
-def single_archive(entry, volume=None):
+def single_archive(entry: Mapping[str, Any], volume: Optional[str] = None) -> Dict[str, Any]:
     """The item of one archive given by its path (a ``describe_archive`` entry); with
     ``volume``, the archive must be a backup of that volume."""
     refused = None if entry["status"] == "complete" else _refusal(entry)
@@ -121,17 +123,17 @@ def single_archive(entry, volume=None):
     return _chosen(entry, entry["volume"] or volume, refused)
 
 
-def _chosen(entry, volume, refused):
+def _chosen(entry: Optional[Mapping[str, Any]], volume: Optional[str], refused: Optional[str]) -> Dict[str, Any]:
     return {"entry": entry, "volume": volume, "refused": refused, "warnings": []}
 
 
-def _refusal(entry):
+def _refusal(entry: Mapping[str, Any]) -> str:
     if entry["status"] == "incomplete":
         return "the archive is incomplete: %s" % entry["reason"]
     return "the archive is damaged: %s" % entry["reason"]
 
 
-def new_verdict(item, path):
+def new_verdict(item: Mapping[str, Any], path: str) -> Dict[str, Any]:
     """The verdict of a chosen item before any check ran; ``path`` stands in for a missing entry."""
     entry = item["entry"]
     verdict = {
@@ -151,24 +153,24 @@ def new_verdict(item, path):
     return verdict
 
 
-def fail(verdict, reason, **checks):
+def fail(verdict: Dict[str, Any], reason: str, **checks: str) -> None:
     """Mark ``verdict`` failed for ``reason``; ``checks`` set the states of named checks."""
     verdict["status"] = "failed"
     verdict["reason"] = reason
     verdict["checks"].update(checks)
 
 
-def fail_read(verdict, check, reason):
+def fail_read(verdict: Dict[str, Any], check: str, reason: str) -> None:
     """Mark ``verdict`` failed by the full read; ``check`` as named by verify_archive."""
     fail(verdict, reason, **_AFTER_FAILED_READ[check])
 
 
-def skip(verdict, check, reason):
+def skip(verdict: Dict[str, Any], check: str, reason: str) -> None:
     verdict["checks"][check] = "skipped"
     verdict["skipped"][check] = reason
 
 
-def summary(verdicts):
+def summary(verdicts: Sequence[Mapping[str, Any]]) -> Optional[str]:
     """The message of a run in which some archive failed (None when all passed)."""
     failed = [verdict for verdict in verdicts if verdict["status"] == "failed"]
     if not failed:
@@ -180,13 +182,13 @@ def summary(verdicts):
 _NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
-def scratch_name(volume, token):
+def scratch_name(volume: Optional[str], token: str) -> str:
     """``persist-verify-<volume>-<token>``, with characters a volume name cannot hold replaced."""
     cleaned = _NOT_IN_NAME.sub("-", volume or "unknown").strip("-.") or "unknown"
     return "%s%s-%s" % (SCRATCH_PREFIX, cleaned[:64], token)
 
 
-def scratch_driver(recorded):
+def scratch_driver(recorded: Mapping[str, Any]) -> Tuple[str, Dict[str, Any], Optional[str]]:
     """``(driver, driver_opts, note)`` for the scratch volume of a backup of ``recorded``
     (the sidecar's ``volume``): the recorded driver and options when they make storage of
     the scratch volume's own (the local driver, plain or tmpfs); otherwise (a bind mount,
@@ -202,7 +204,7 @@ def scratch_driver(recorded):
     return driver, options, None
 
 
-def tail(data, limit):
+def tail(data: bytes, limit: int) -> Tuple[str, bool]:
     """``(text, truncated)``: the last ``limit`` bytes of ``data`` as text."""
     truncated = len(data) > limit
     return data[-limit:].decode("utf-8", "replace"), truncated

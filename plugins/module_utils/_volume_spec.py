@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, overload
 
 # Container states in which a container may be using the files of its volumes.
 ACTIVE_STATES = frozenset(["running", "paused", "restarting"])
@@ -22,7 +23,7 @@ ACTIVE_STATES = frozenset(["running", "paused", "restarting"])
 _LOCAL_NAME = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 
 
-def valid_local_name(name):
+def valid_local_name(name: str) -> bool:
     """Whether the engine's local driver accepts ``name`` as a volume name."""
     return bool(_LOCAL_NAME.match(name))
 
@@ -30,7 +31,7 @@ def valid_local_name(name):
 _PLAIN_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,199}")
 
 
-def per_volume_name(prefix, volume):
+def per_volume_name(prefix: str, volume: str) -> str:
     """The name of an engine object (a container) that belongs to ``volume``: the prefix and
     the volume's name when it is an ordinary name, else a hash of it."""
     if _PLAIN_NAME.fullmatch(volume):
@@ -38,7 +39,7 @@ def per_volume_name(prefix, volume):
     return prefix + hashlib.sha256(volume.encode("utf-8")).hexdigest()[:32]
 
 
-def describe_volume(inspect):
+def describe_volume(inspect: Mapping[str, Any]) -> Dict[str, Any]:
     """The user-facing description of a volume from its inspect (or list) entry."""
     return {
         "name": inspect["Name"],
@@ -52,25 +53,37 @@ def describe_volume(inspect):
     }
 
 
-def missing_volume(name):
+def missing_volume(name: str) -> Dict[str, Any]:
     """The description of a volume that does not exist."""
     return {"name": name, "exists": False}
 
 
-def stringify_options(options):
+@overload
+def stringify_options(options: None) -> None:
+    ...
+
+
+@overload
+def stringify_options(options: Mapping[Any, Any]) -> Dict[str, str]:
+    ...
+
+
+def stringify_options(options: Optional[Mapping[Any, Any]]) -> Optional[Dict[str, str]]:
     """Docker stores driver options and labels as strings; compare them the same way."""
     if options is None:
         return None
     return dict((str(key), _as_string(value)) for key, value in options.items())
 
 
-def _as_string(value):
+def _as_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-def volume_differences(current, driver, driver_opts, labels):
+def volume_differences(
+    current: Mapping[str, Any], driver: Optional[str], driver_opts: Optional[Mapping[Any, Any]], labels: Optional[Mapping[Any, Any]],
+) -> List[Dict[str, Any]]:
     """List what an existing volume would need to change to match the request.
 
     ``current`` is a ``describe_volume`` dict. ``driver_opts`` and ``labels`` of None are
@@ -97,11 +110,11 @@ def volume_differences(current, driver, driver_opts, labels):
     return differences
 
 
-def _difference(option, key, current, wanted):
+def _difference(option: str, key: Optional[str], current: Any, wanted: Any) -> Dict[str, Any]:
     return {"option": option, "key": key, "current": current, "wanted": wanted}
 
 
-def format_differences(differences):
+def format_differences(differences: Iterable[Mapping[str, Any]]) -> str:
     """One readable line per difference, for error messages."""
     lines = []
     for diff in differences:
@@ -112,18 +125,18 @@ def format_differences(differences):
     return "; ".join(lines)
 
 
-def _shown(value):
+def _shown(value: Any) -> str:
     return "(unset)" if value is None else repr(value)
 
 
-def mount_table(container_summaries):
+def mount_table(container_summaries: Iterable[Mapping[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
     """Map each volume name to the containers that mount it.
 
     ``container_summaries`` is the API's container list (``all=True``). Every entry of the
     result says the container's name, id, state, whether it is active (running, paused or
     restarting), whether the mount is read-only, where it is mounted, and its labels.
     """
-    table = {}
+    table: Dict[str, List[Dict[str, Any]]] = {}
     for summary in container_summaries:
         names = summary.get("Names") or []
         name = names[0].lstrip("/") if names else summary["Id"][:12]
@@ -147,7 +160,7 @@ def mount_table(container_summaries):
     return table
 
 
-def bind_sources(container_summaries):
+def bind_sources(container_summaries: Iterable[Mapping[str, Any]]) -> List[Tuple[str, str]]:
     """(container name, host path) for every bind mount in the API's container list."""
     found = []
     for summary in container_summaries:
@@ -159,7 +172,7 @@ def bind_sources(container_summaries):
     return found
 
 
-def describe_users(users):
+def describe_users(users: Iterable[Mapping[str, Any]]) -> str:
     """A short readable list of the containers in ``users`` (from ``mount_table``)."""
     return ", ".join(
         "%s (%s, %s at %s)"
@@ -168,6 +181,6 @@ def describe_users(users):
     )
 
 
-def counted(number, singular, plural=None):
+def counted(number: int, singular: str, plural: Optional[str] = None) -> str:
     """``1 entry``, ``2 entries``: a count with the right form of the noun."""
     return "%d %s" % (number, singular if number == 1 else (plural or singular + "s"))
