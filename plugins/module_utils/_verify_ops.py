@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import os
 import time
+from typing import Any, Dict
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import describe_archive, encryption, scan_directory
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import PinnedArchive
@@ -218,7 +219,7 @@ def _test_restore(engine, archive, entry, options, verdict):
     recorded = entry["metadata"]["volume"]
     driver, driver_opts, note = scratch_driver(recorded)
     name = scratch_name(recorded.get("name"), binascii.hexlify(os.urandom(6)).decode("ascii"))
-    details = {"scratch_volume": name, "driver": driver, "driver_opts": masked_options(driver_opts), "tree_digest": None}
+    details: Dict[str, Any] = {"scratch_volume": name, "driver": driver, "driver_opts": masked_options(driver_opts), "tree_digest": None}
     verdict["test_restore"] = details
     if note:
         verdict["warnings"].append(note)
