@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._connection import connect
 from ansible_collections.persist.docker.plugins.module_utils._consistency import Consistency
@@ -21,7 +21,7 @@ from ansible_collections.persist.docker.plugins.module_utils._copy_rules import 
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
-from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params
+from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params, WriteOptions
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
 
@@ -41,14 +41,9 @@ class CopyOptions:
     connection: Connection
     helper: Helper
     consistency: ConsistencyOptions
+    write: WriteOptions = WriteOptions()
     dest_connection: Optional[Connection] = None
-    mode: str = "replace"
     copy_when: str = "different"
-    create: bool = True
-    dest_driver: Optional[str] = None
-    dest_driver_opts: Optional[Mapping[str, Any]] = None
-    dest_labels: Optional[Mapping[str, Any]] = None
-    allow_special: bool = False
 
     @classmethod
     def from_params(cls, params: Params) -> "CopyOptions":
@@ -56,9 +51,7 @@ class CopyOptions:
             source=params["source"], dest=params["dest"], connection=Connection.from_params(params),
             helper=Helper.from_params(params), consistency=ConsistencyOptions.from_params(params),
             dest_connection=Connection.from_params(params, "dest_") if params.get("dest_docker_host") else None,
-            mode=params["mode"], copy_when=params["copy_when"], create=params["create"],
-            dest_driver=params.get("dest_driver"), dest_driver_opts=params.get("dest_driver_opts"),
-            dest_labels=params.get("dest_labels"), allow_special=params["allow_special"],
+            write=WriteOptions.from_params(params, "dest_"), copy_when=params["copy_when"],
         )
 
 
@@ -167,7 +160,7 @@ def _dest_to_create(described, dest_engine, options):
     a plugin's options), or when the storage would be another volume's or in use."""
     dest = options.dest
     driver, driver_opts, labels, taken_from, problem = destination_settings(
-        described, options.dest_driver, options.dest_driver_opts, options.dest_labels)
+        described, options.write.new_volume.driver, options.write.new_volume.driver_opts, options.write.new_volume.labels)
     problem = problem or dest_engine.storage_shared(dict(name=dest, driver=driver, driver_opts=driver_opts))
     if problem:
         raise CopyError(
@@ -196,7 +189,7 @@ class _Commit:
 
 def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guards):
     """The copy proper, while the containers in the way are stopped."""
-    source, dest, mode, when = options.source, options.dest, options.mode, options.copy_when
+    source, dest, mode, when = options.source, options.dest, options.write.mode, options.copy_when
     dest_host = options.dest_connection.docker_host if cross else None
     result = dict(
         changed=False, source=source, dest=dest, dest_docker_host=dest_host,
@@ -210,7 +203,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
     current = dest_engine.volume(dest)
     settings = None
     if current is None:
-        if not options.create:
+        if not options.write.create:
             raise VolumeMissing(
                 "Volume %s does not exist and create is false. Create it first, or set create: true "
                 "to create it with the driver, options and labels of volume %s (or dest_driver, "
@@ -235,7 +228,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         # Check mode reads the source through the safety rules too, so that it predicts a refusal.
         with reading(source, "Nothing was changed in volume %s." % dest):
             differences, source_digest, dest_digest = compare_volumes(
-                engine, source, dest_engine if compare_dest else None, dest, options.allow_special)
+                engine, source, dest_engine if compare_dest else None, dest, options.write.allow_special)
         result.update(
             tree_digest=dict(source=source_digest.hexdigest(), dest=dest_digest.hexdigest() if dest_digest else None),
             entries=source_digest.entries, bytes=source_digest.bytes,
@@ -260,7 +253,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         observe, check_staged = _noting_differences(result, differences, empty_root, mode, source, dest, planned)
 
     try:
-        copied = copy_between(engine, source, dest_engine, dest, mode, options.allow_special, commit, observe, check_staged)
+        copied = copy_between(engine, source, dest_engine, dest, mode, options.write.allow_special, commit, observe, check_staged)
     except _NothingToCopy:
         result["actions"].pop()
         return result

@@ -118,6 +118,39 @@ class ConsistencyOptions:
 
 
 @dataclass(frozen=True)
+class VolumeSettings:
+    """The driver, driver options and labels a task gives for a volume it may create
+    (volume_restore's ``volume_*``, volume_copy's ``dest_*``); None where not given, so that
+    the setting is taken from the backup's record or the source volume (_copy_rules)."""
+
+    driver: Optional[str] = None
+    driver_opts: Optional[Mapping[str, Any]] = None
+    labels: Optional[Mapping[str, Any]] = None
+
+    @classmethod
+    def from_params(cls, params: Params, prefix: str) -> "VolumeSettings":
+        return cls(driver=params.get(prefix + "driver"), driver_opts=params.get(prefix + "driver_opts"), labels=params.get(prefix + "labels"))
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How volume_restore and volume_copy write their target volume: ``mode`` (replace or
+    merge), whether a missing one is created (``create``, with ``new_volume``'s settings where
+    given) and whether special files and privilege bits may be written (``allow_special``)."""
+
+    mode: str = "replace"
+    create: bool = True
+    new_volume: VolumeSettings = VolumeSettings()
+    allow_special: bool = False
+
+    @classmethod
+    def from_params(cls, params: Params, prefix: str) -> "WriteOptions":
+        """``prefix`` names the new volume's settings: ``volume_`` (restore), ``dest_`` (copy)."""
+        return cls(mode=params["mode"], create=params["create"], new_volume=VolumeSettings.from_params(params, prefix),
+                   allow_special=params["allow_special"])
+
+
+@dataclass(frozen=True)
 class Decryption:
     """The age identities that open encrypted archives (``decrypt_identity`` or
     ``decrypt_identity_file``; see _encryption.decryption_argument_spec)."""

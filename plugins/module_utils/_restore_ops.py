@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     describe_archive,
@@ -39,7 +39,7 @@ from ansible_collections.persist.docker.plugins.module_utils._consistency import
 from ansible_collections.persist.docker.plugins.module_utils._container_policy import WRITES
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import destination_settings
 from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError, RestoreError, VolumeMissing
-from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions, Decryption, Params
+from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions, Decryption, Params, WriteOptions
 from ansible_collections.persist.docker.plugins.module_utils._swap import recover, reserved_state
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import TAR_ENTRIES_CHANGED
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
@@ -53,24 +53,17 @@ class RestoreOptions:
     volume: str
     src: str
     consistency: ConsistencyOptions
+    write: WriteOptions = WriteOptions()
     source_volume: Optional[str] = None
-    mode: str = "replace"
     restore_when: str = "different"
-    create: bool = True
-    volume_driver: Optional[str] = None
-    volume_driver_opts: Optional[Mapping[str, Any]] = None
-    volume_labels: Optional[Mapping[str, Any]] = None
-    allow_special: bool = False
     decryption: Decryption = Decryption()
 
     @classmethod
     def from_params(cls, params: Params) -> "RestoreOptions":
         return cls(
             volume=params["volume"], src=params["src"], consistency=ConsistencyOptions.from_params(params),
-            source_volume=params.get("source_volume"), mode=params["mode"], restore_when=params["restore_when"],
-            create=params["create"], volume_driver=params.get("volume_driver"),
-            volume_driver_opts=params.get("volume_driver_opts"), volume_labels=params.get("volume_labels"),
-            allow_special=params["allow_special"], decryption=Decryption.from_params(params),
+            write=WriteOptions.from_params(params, "volume_"), source_volume=params.get("source_volume"),
+            restore_when=params["restore_when"], decryption=Decryption.from_params(params),
         )
 
 
@@ -115,7 +108,7 @@ def _settings_to_create(entry, options):
     if not all(isinstance(source[key], dict) for key in ("driver_opts", "labels")) or not isinstance(source["driver"], str):
         raise RestoreError("The sidecar of %s records the volume's settings in a form this collection does not write." % entry["path"], archive=entry["path"])
     driver, driver_opts, labels, taken_from, problem = destination_settings(
-        source, options.volume_driver, options.volume_driver_opts, options.volume_labels)
+        source, options.write.new_volume.driver, options.write.new_volume.driver_opts, options.write.new_volume.labels)
     if problem:
         raise RestoreError(
             "Volume %s is not created as the backup %s recorded it: %s. A backup's record never makes a restore mount "
@@ -138,7 +131,7 @@ def restore(engine, options, check_mode):
     require_library(entry["metadata"]["compression"])
     identities = identities_for(entry, options.decryption)
     current = engine.volume(target)
-    if current is None and not options.create:
+    if current is None and not options.write.create:
         raise VolumeMissing(
             "Volume %s does not exist and create is false. Create it first, or set create: true "
             "to create it with the driver, options and labels recorded in the backup." % target,
@@ -164,7 +157,7 @@ def restore(engine, options, check_mode):
             empty_root = engine.root_if_empty(target, digest_version(entry))
             one_pass = empty_root is not None
         if pending:
-            verify_archive(archive, entry, options.allow_special)  # before anything is stopped
+            verify_archive(archive, entry, options.write.allow_special)  # before anything is stopped
         elif not one_pass:
             wanted, found = _wanted(engine, archive, entry, current, options)
             result.update(found)
@@ -203,7 +196,7 @@ def _wanted(engine, archive, entry, current, options, compare=True):
     """Read and verify the archive, comparing it with the target when ``restore_when`` says
     so. Returns (whether to restore, what it found: the result's ``verified``,
     ``verify_seconds``, differences, and ``skipped_reason`` when nothing is to be restored)."""
-    target, mode, when = options.volume, options.mode, options.restore_when
+    target, mode, when = options.volume, options.write.mode, options.restore_when
     if current is not None and when == "missing_or_empty":
         usage = engine.usage(target, include_reserved=False)
         if not usage["empty"]:
@@ -213,12 +206,12 @@ def _wanted(engine, archive, entry, current, options, compare=True):
     compare = compare and current is not None and when == "different"
     started = time.time()
     try:
-        differences = verify_archive(archive, entry, options.allow_special, engine, target if compare else None)
+        differences = verify_archive(archive, entry, options.write.allow_special, engine, target if compare else None)
     except HelperError as exc:
         if not compare or exc.details.get("exit_code") != TAR_ENTRIES_CHANGED:
             raise
         # A running container changed the target while it was read: it differs, certainly.
-        verify_archive(archive, entry, options.allow_special)
+        verify_archive(archive, entry, options.write.allow_special)
         compare = False
     found: Dict[str, Any] = {"verified": True, "verify_seconds": round(time.time() - started, 3)}
     if compare:
@@ -235,7 +228,7 @@ def _restore_locked(engine, archive, entry, current, settings, options, check_mo
     record of an empty target: its differences are the archive's entries, noted as they
     pass; with restore_when different, a staged tree that would change nothing is
     discarded."""
-    target, mode = options.volume, options.mode
+    target, mode = options.volume, options.write.mode
     planned = len(result["actions"])
     if pending:
         finished, warnings = recover(engine, target, guard, check_mode, options.consistency.recovery, result["actions"])
@@ -260,7 +253,7 @@ def _restore_locked(engine, archive, entry, current, settings, options, check_mo
     if empty_root is not None:
         observe, before_read_back = _noting_differences(empty_root, options, result, planned)
     try:
-        extract_and_swap(engine, archive, entry, target, mode, guard, options.allow_special, verified=not one_pass,
+        extract_and_swap(engine, archive, entry, target, mode, guard, options.write.allow_special, verified=not one_pass,
                          observe=observe, before_read_back=before_read_back)
     except _NothingToRestore:
         result["verified"] = True
@@ -282,7 +275,7 @@ class _NothingToRestore(Exception):
 def _noting_differences(empty_root, options, result, planned):
     """(observe, before_read_back) for a one-pass restore into an empty target, whose
     differences are the archive's entries."""
-    target, mode = options.volume, options.mode
+    target, mode = options.volume, options.write.mode
     differences = TreeDifferences()
 
     def observe(path, record):
