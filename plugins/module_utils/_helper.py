@@ -38,6 +38,7 @@ from ansible_collections.persist.docker.plugins.module_utils._frames import (
     TruncatedStream,
     demultiplex,
 )
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
 
 try:
@@ -70,37 +71,6 @@ def helper_argument_spec():
         helper_pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
         helper_transport=dict(type="str", default="auto", choices=["auto", "api"]),
     )
-
-
-def _process_start_time(pid):
-    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone
-    (a zombie, dead but not yet reaped by its parent, is gone too)."""
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def owner_token():
-    """Identify this process: host name, pid and start time (pids are reused)."""
-    pid = os.getpid()
-    return "%s/%d/%s" % (socket.gethostname(), pid, _process_start_time(pid) or "?")
-
-
-def owner_is_gone(token):
-    """True only when ``token`` names a process on this host that no longer runs."""
-    try:
-        host, pid, started = token.rsplit("/", 2)
-        pid = int(pid)
-    except (AttributeError, ValueError):
-        return False
-    if host != socket.gethostname():
-        return False
-    return _process_start_time(pid) != started
 
 
 class NameTaken(Exception):

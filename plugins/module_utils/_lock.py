@@ -19,12 +19,8 @@ from __future__ import annotations
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, VolumeLocked
-from ansible_collections.persist.docker.plugins.module_utils._helper import (
-    NameTaken,
-    owner_is_gone,
-    owner_token,
-    parse_docker_time,
-)
+from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken, parse_docker_time
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import per_volume_name
 
 try:

@@ -23,7 +23,8 @@ from ansible_collections.persist.docker.plugins.module_utils._container_policy i
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import copy_between, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import MIGRATE_LABEL, aside_name
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, PersistError
-from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, owner_token
+from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 
 # The guard of a migration: the volume module has no consistency options; a migration
 # refuses containers that reference the volume before it starts, so only the lock matters.

@@ -21,8 +21,8 @@ from ansible_collections.persist.docker.plugins.module_utils._helper import (
     HELPER_LABEL,
     OWNER_LABEL,
     HelperRunner,
-    owner_token,
 )
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 from ansible_collections.persist.docker.plugins.module_utils._verify_select import tail
 
 try:

@@ -26,8 +26,9 @@ import time
 from contextlib import closing
 
 from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError, ReservedEntries
-from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken, owner_is_gone, owner_token
+from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken
 from ansible_collections.persist.docker.plugins.module_utils._journal import JOURNAL, OLD_PREFIX, STAGING_PREFIX, ReservedState, plan_recovery, valid_token
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     VOLUME_MOUNT,
     clean_command,

@@ -31,7 +31,8 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
     RestoreError,
     VerifyError,
 )
-from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, owner_is_gone, owner_token
+from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._probe import run_probe
 from ansible_collections.persist.docker.plugins.module_utils._storage import masked_options
 from ansible_collections.persist.docker.plugins.module_utils._swap import NO_GUARD
