@@ -50,7 +50,10 @@ except ImportError:  # pragma: no cover - connect() reports the missing SDK firs
     pass
 
 HELPER_LABEL = "persist.docker.helper"
-OWNER_LABEL = "persist.docker.owner"
+# The owner token (_ownership) of helpers and probes, and of the scratch and aside volumes of
+# test restores and migrations. Lock containers and swap records carry their own owner
+# labels (_lock, _swap). Every value is on the engines of existing deployments: never change one.
+HELPER_OWNER_LABEL = "persist.docker.owner"
 DEFAULT_HELPER_IMAGE = "debian:bookworm-20250908-slim"
 # A stopped helper whose owner may still be reading its exit code is left alone this long.
 STOPPED_HELPER_GRACE_SECONDS = 600
@@ -178,7 +181,7 @@ class HelperRunner:
             raise HelperError("Cannot list helper containers: %s" % exc)
         now = time.time()
         for summary in helpers:
-            owner = (summary.get("Labels") or {}).get(OWNER_LABEL)
+            owner = (summary.get("Labels") or {}).get(HELPER_OWNER_LABEL)
             abandoned = owner_is_gone(owner)
             if not abandoned and summary.get("State") not in ("running", "paused", "restarting"):
                 abandoned = now - self._finished_at(summary["Id"], now) > STOPPED_HELPER_GRACE_SECONDS
@@ -367,7 +370,7 @@ class HelperRunner:
                 command=command[1:],
                 user="0:0",
                 name=name,
-                labels=labels or {HELPER_LABEL: "true", OWNER_LABEL: owner_token()},
+                labels=labels or {HELPER_LABEL: "true", HELPER_OWNER_LABEL: owner_token()},
                 host_config=host_config,
                 network_disabled=True,
                 stdin_open=stdin,

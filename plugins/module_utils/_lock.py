@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - connect() reports the missing SDK firs
 
 LOCK_LABEL = "persist.docker.lock"
 OPERATION_LABEL = "persist.docker.lock.operation"
-OWNER_LABEL = "persist.docker.lock.owner"
+LOCK_OWNER_LABEL = "persist.docker.lock.owner"
 ACQUIRED_LABEL = "persist.docker.lock.acquired"
 EXPIRES_LABEL = "persist.docker.lock.expires"
 STOPS_LABEL = "persist.docker.lock.stops"
@@ -94,7 +94,7 @@ class VolumeLock:
             labels = {
                 LOCK_LABEL: self.volume,
                 OPERATION_LABEL: self.operation,
-                OWNER_LABEL: owner_token(),
+                LOCK_OWNER_LABEL: owner_token(),
                 ACQUIRED_LABEL: str(int(now)),
                 EXPIRES_LABEL: str(int(now + self.expiry)),
                 STOPS_LABEL: ",".join(sorted(set(stops) | set(inherited_stops))),
@@ -158,7 +158,7 @@ class VolumeLock:
                 return None
         if not state.get("Running"):
             return "the run that held it ended without releasing it (it was killed, or the engine restarted)"
-        owner = labels.get(OWNER_LABEL)
+        owner = labels.get(LOCK_OWNER_LABEL)
         if owner_is_gone(owner):
             return "its owner (%s) is gone" % describe_owner(owner)
         try:
@@ -179,7 +179,7 @@ class VolumeLock:
             {
                 "lock": self.name,
                 "operation": labels.get(OPERATION_LABEL),
-                "owner": describe_owner(labels.get(OWNER_LABEL)),
+                "owner": describe_owner(labels.get(LOCK_OWNER_LABEL)),
                 "acquired": _iso(int(labels.get(ACQUIRED_LABEL) or 0)),
                 "reason": reason,
                 "stops": _ids(labels.get(STOPS_LABEL)),
@@ -198,7 +198,7 @@ class VolumeLock:
             % (
                 self.volume,
                 labels.get(OPERATION_LABEL, "an operation"),
-                describe_owner(labels.get(OWNER_LABEL)),
+                describe_owner(labels.get(LOCK_OWNER_LABEL)),
                 _iso(int(since)) if since and since.isdigit() else "an unknown time",
                 self.timeout,
                 self.name,

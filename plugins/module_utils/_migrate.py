@@ -23,7 +23,7 @@ from ansible_collections.persist.docker.plugins.module_utils._container_policy i
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import copy_between, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import MIGRATE_LABEL, aside_name
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, PersistError
-from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL
+from ansible_collections.persist.docker.plugins.module_utils._helper import HELPER_OWNER_LABEL
 from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 
 # The guard of a migration: the volume module has no consistency options; a migration
@@ -58,7 +58,7 @@ def migrate(engine, current, driver, driver_opts, labels):
     started = time.time()
     guard = Consistency(engine, [(name, WRITES), (aside, WRITES)], _MIGRATE_GUARD, False, "volume")
     with guard:
-        engine.create(aside, "local", {}, {MIGRATE_LABEL: name, OWNER_LABEL: owner_token()})
+        engine.create(aside, "local", {}, {MIGRATE_LABEL: name, HELPER_OWNER_LABEL: owner_token()})
         try:
             there = copy_between(engine, name, engine, aside, "replace", True, guard)
         except BaseException as exc:

@@ -19,7 +19,7 @@ import time
 from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError
 from ansible_collections.persist.docker.plugins.module_utils._helper import (
     HELPER_LABEL,
-    OWNER_LABEL,
+    HELPER_OWNER_LABEL,
     HelperRunner,
 )
 from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
@@ -65,7 +65,7 @@ def run_probe(client, probe, image, pull, volume):
             entrypoint=probe.get("entrypoint"),
             environment=dict((key, str(value)) for key, value in (probe.get("env") or {}).items()),
             user=probe.get("user") or None,
-            labels={HELPER_LABEL: "true", OWNER_LABEL: owner_token(), PROBE_LABEL: volume},
+            labels={HELPER_LABEL: "true", HELPER_OWNER_LABEL: owner_token(), PROBE_LABEL: volume},
             host_config=host_config,
             network_disabled=True,
         )
