@@ -16,6 +16,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import EngineAPI
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     DependencyError,
     EngineError,
@@ -152,7 +153,7 @@ def _tls_config(params):
 
 
 def connect(params):
-    """Return a low-level ``docker.APIClient`` for the options in ``params``.
+    """Return an EngineAPI over a low-level ``docker.APIClient`` for the options in ``params``.
 
     Raises DependencyError when the SDK is missing or too old, and EngineError naming the
     address tried when the engine does not answer.
@@ -177,4 +178,4 @@ def connect(params):
             "docker_host / DOCKER_HOST at the right engine." % (base_url, exc, base_url),
             docker_host=base_url,
         )
-    return client
+    return EngineAPI(client)

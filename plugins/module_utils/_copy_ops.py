@@ -17,43 +17,26 @@ from ansible_collections.persist.docker.plugins.module_utils._container_policy i
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import compare_volumes, copy_between, reading, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import comparable, destination_settings
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
-from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
-
-try:
-    from docker.errors import APIError
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
 
 # The guard of a migration: the volume module has no consistency options; a migration
 
 # -- volume_copy ----------------------------------------------------------------------------
 
 
-def _engine_identity(client):
-    """What tells one engine from another: its id, host name and data root. Two daemons on
-    one host may share an id (Docker 20.10 derives it from /etc/docker/key.json), never a
-    data root; a daemon reached at two addresses gives the same three."""
-    try:
-        info = client.info()
-    except APIError as exc:
-        raise EngineError("Cannot ask the Docker engine at %s who it is: %s" % (client.base_url, exc))
-    identity = (info.get("ID"), info.get("Name"), info.get("DockerRootDir"))
-    return identity if all(identity) else None
-
-
 def _destination_engine(engine, params):
     """(engine of the destination, whether it is another engine than the source's)."""
     if not params.get("dest_docker_host"):
         return engine, False
-    client = connect(prefixed_params(params, "dest_"))
-    source_identity = _engine_identity(engine.client)
-    if source_identity is not None and source_identity == _engine_identity(client):
-        client.close()
+    api = connect(prefixed_params(params, "dest_"))
+    source_identity = engine.api.identity()
+    if source_identity is not None and source_identity == api.identity():
+        api.close()
         return engine, False
-    return VolumeEngine(client, HelperRunner(client, params["helper_image"], params["helper_pull"], params["helper_transport"])), True
+    return VolumeEngine(api, HelperRunner(api, params["helper_image"], params["helper_pull"], params["helper_transport"])), True
 
 
 def _guards(engine, dest_engine, cross, params, check_mode):

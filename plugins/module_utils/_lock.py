@@ -18,15 +18,10 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, VolumeLocked
-from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken, parse_docker_time
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import NameTaken, parse_docker_time
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, EngineRefused, VolumeLocked
 from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import per_volume_name
-
-try:
-    from docker.errors import APIError, NotFound
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
 
 LOCK_LABEL = "persist.docker.lock"
 OPERATION_LABEL = "persist.docker.lock.operation"
@@ -64,8 +59,8 @@ def describe_owner(token):
 class VolumeLock:
     """The lock on one volume for one operation; see the module docstring."""
 
-    def __init__(self, client, helpers, volume, operation, timeout, expiry):
-        self.client = client
+    def __init__(self, api, helpers, volume, operation, timeout, expiry):
+        self.api = api
         self.helpers = helpers
         self.volume = volume
         self.operation = operation
@@ -141,10 +136,8 @@ class VolumeLock:
 
     def _inspect(self, reference):
         try:
-            return self.client.inspect_container(reference)
-        except NotFound:
-            return None
-        except APIError as exc:
+            return self.api.inspect_container(reference)
+        except EngineRefused as exc:
             raise EngineError("Cannot inspect the lock container %s of volume %s: %s" % (reference, self.volume, exc), volume_name=self.volume)
 
     @staticmethod
@@ -171,8 +164,10 @@ class VolumeLock:
 
     def _break(self, holder, reason):
         try:
-            self.client.remove_container(holder["Id"], force=True)
-        except (NotFound, APIError):
+            removed = self.api.remove_container(holder["Id"])
+        except EngineRefused:
+            removed = False
+        if not removed:
             return  # another waiter broke it first (or is removing it): not ours to report
         labels = holder["Config"].get("Labels") or {}
         self.broken.append(

@@ -58,10 +58,10 @@ def run(module, operation, needs_engine=True):
         if not needs_engine:
             return operation(None)
         try:
-            client = connect(params)
+            api = connect(params)
             if "helper_image" in params:
-                helpers.append(HelperRunner(client, params["helper_image"], params["helper_pull"], params["helper_transport"]))
-            engine = VolumeEngine(client, helpers[0] if helpers else None)
+                helpers.append(HelperRunner(api, params["helper_image"], params["helper_pull"], params["helper_transport"]))
+            engine = VolumeEngine(api, helpers[0] if helpers else None)
             try:
                 return operation(engine)
             finally:

@@ -25,8 +25,8 @@ import re
 import time
 from contextlib import closing
 
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import NameTaken
 from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError, ReservedEntries
-from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken
 from ansible_collections.persist.docker.plugins.module_utils._journal import JOURNAL, OLD_PREFIX, STAGING_PREFIX, ReservedState, plan_recovery, valid_token
 from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (

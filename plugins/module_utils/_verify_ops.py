@@ -271,7 +271,7 @@ def _probe(engine, params, name, verdict):
         return
     image = probe.get("image") or params["helper_image"]
     try:
-        outcome = run_probe(engine.client, probe, image, params["helper_pull"], name)
+        outcome = run_probe(engine.api, probe, image, params["helper_pull"], name)
     except HelperError as exc:
         fail(verdict, "the probe could not run: %s" % exc.msg, probe="failed")
         return

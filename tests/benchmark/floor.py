@@ -25,9 +25,10 @@ def main():
     transport = sys.argv[3] if len(sys.argv) > 3 else "api"
     sys.path.insert(0, os.environ["ANSIBLE_COLLECTIONS_PATH"])
     import docker  # pylint: disable=import-outside-toplevel
+    from ansible_collections.persist.docker.plugins.module_utils._docker_api import EngineAPI  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner  # pylint: disable=import-outside-toplevel
 
-    helpers = HelperRunner(docker.APIClient(version="auto", timeout=600), transport="auto" if transport == "fifo" else "api")
+    helpers = HelperRunner(EngineAPI(docker.APIClient(version="auto", timeout=600)), transport="auto" if transport == "fifo" else "api")
     blocks = max(1, size // MIB)
     moved = 0
     if direction == "out":

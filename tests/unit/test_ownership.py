@@ -2,7 +2,7 @@
 
 import socket
 
-from ansible_collections.persist.docker.plugins.module_utils._helper import parse_docker_time
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import parse_docker_time
 from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 
 
