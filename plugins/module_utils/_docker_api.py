@@ -9,8 +9,8 @@ Everything the collection asks an engine goes through ``EngineAPI`` (only _conne
 which builds the client, talks to the SDK besides). Here and nowhere else the SDK's
 ``APIError`` becomes the collection's ``EngineRefused`` (``EngineNotFound`` for the
 engine's 404), with the SDK's message, and here live the differences between SDK versions
-and transports. Asked about something that is not there, it answers None (inspect) or
-False (remove); connection failures pass through as they are (the runner reports them).
+and transports. What is not there inspects as None and is removed already (remove_container
+answers False); connection failures pass through as they are (the runner reports them).
 
 Also the helpers for the sockets of attach and exec streams, and the engine's time stamps.
 """
@@ -54,6 +54,16 @@ def _refusals() -> Iterator[None]:
         raise EngineRefused(str(exc), explanation=exc.explanation, status=exc.status_code)
 
 
+def _or_none(call: Callable[[], Any]) -> Any:
+    """What ``call()`` answers (the SDK's errors translated), or None when the engine has no
+    such container, image or volume."""
+    try:
+        with _refusals():
+            return call()
+    except EngineNotFound:
+        return None
+
+
 class EngineAPI:
     """One engine, reached through a low-level ``docker.APIClient`` (see _connection.connect).
 
@@ -94,11 +104,7 @@ class EngineAPI:
 
     def inspect_container(self, container: str) -> Optional[Dict[str, Any]]:
         """The engine's description of ``container``, or None when there is none."""
-        try:
-            with _refusals():
-                return self._client.inspect_container(container)
-        except EngineNotFound:
-            return None
+        return _or_none(lambda: self._client.inspect_container(container))
 
     def container_state(self, container: str) -> Optional[Dict[str, Any]]:
         """The state of ``container`` (``Running``, ``Paused``, ``ExitCode``, ...), or None when
@@ -222,12 +228,7 @@ class EngineAPI:
     # -- images --------------------------------------------------------------------------
 
     def has_image(self, image: str) -> bool:
-        try:
-            with _refusals():
-                self._client.inspect_image(image)
-        except EngineNotFound:
-            return False
-        return True
+        return _or_none(lambda: self._client.inspect_image(image)) is not None
 
     def pull(self, image: str) -> None:
         """Pull ``image`` (tag ``latest`` when it names none) and check that the engine has it
@@ -248,11 +249,7 @@ class EngineAPI:
 
     def inspect_volume(self, name: str) -> Optional[Dict[str, Any]]:
         """The engine's description of volume ``name``, or None when there is none."""
-        try:
-            with _refusals():
-                return self._client.inspect_volume(name)
-        except EngineNotFound:
-            return None
+        return _or_none(lambda: self._client.inspect_volume(name))
 
     def create_volume(self, name: str, driver: str, driver_opts: Optional[Dict[str, str]], labels: Optional[Dict[str, str]]) -> None:
         with _refusals():
