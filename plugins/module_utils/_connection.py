@@ -17,6 +17,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import EngineAPI
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     DependencyError,
     EngineError,
@@ -140,7 +141,7 @@ def _tls_config(connection: Connection):
 
 
 def connect(connection: Connection):
-    """Return a low-level ``docker.APIClient`` for ``connection``.
+    """Return an EngineAPI over a low-level ``docker.APIClient`` for ``connection``.
 
     Raises DependencyError when the SDK is missing or too old, and EngineError naming the
     address tried when the engine does not answer.
@@ -165,4 +166,4 @@ def connect(connection: Connection):
             "docker_host / DOCKER_HOST at the right engine." % (base_url, exc, base_url),
             docker_host=base_url,
         )
-    return client
+    return EngineAPI(client)

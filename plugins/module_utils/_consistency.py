@@ -33,6 +33,7 @@ from ansible_collections.persist.docker.plugins.module_utils._container_policy i
 from ansible_collections.persist.docker.plugins.module_utils._errors import (
     ContainersInTheWay,
     EngineError,
+    EngineRefused,
     PersistError,
     VolumeLocked,
 )
@@ -42,10 +43,6 @@ from ansible_collections.persist.docker.plugins.module_utils._lock import Volume
 from ansible_collections.persist.docker.plugins.module_utils._options import DEFAULT_LOCK_EXPIRY, DEFAULT_LOCK_TIMEOUT, DEFAULT_STOP_TIMEOUT
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import describe_users, mount_table
 
-try:
-    from docker.errors import APIError, NotFound
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
 
 def consistency_argument_spec():
     """The options of every module that reads or writes volume data (doc fragment
@@ -73,7 +70,7 @@ class Consistency:
 
     def __init__(self, engine, volumes, options, check_mode, operation):
         self.engine = engine
-        self.client = engine.client
+        self.api = engine.api
         self.volumes = sorted(volumes)
         self.options = options
         self.check_mode = check_mode
@@ -99,10 +96,7 @@ class Consistency:
     def _plan(self, refuse=True):
         """Plan entries for every container that mounts one of the volumes (see
         _container_policy.plan for ``refuse``)."""
-        try:
-            summaries = self.client.containers(all=True)
-        except APIError as exc:
-            raise EngineError("Cannot list containers: %s" % exc)
+        summaries = self.engine.containers()
         # Helper containers (ours, of this or another run) are never in the way.
         table = mount_table([summary for summary in summaries if HELPER_LABEL not in (summary.get("Labels") or {})])
         labels_of = dict((summary["Id"], summary.get("Labels") or {}) for summary in summaries)
@@ -170,7 +164,7 @@ class Consistency:
         self._lock_all()
         self._recover_interrupted_run()
         self._pre_started = True
-        self.hooks.extend(run_hooks(self.client, self.options.pre_commands, "pre", stop_at_failure=True))
+        self.hooks.extend(run_hooks(self.api, self.options.pre_commands, "pre", stop_at_failure=True))
         raise_for(self.hooks, "so nothing was done to the data")
         self._quiesce()
         self._describe_plan(performed=True)
@@ -180,7 +174,7 @@ class Consistency:
         check that the plan still holds: while this run waited, containers may have started."""
         for volume, _access in self.volumes:
             self.locks.append(VolumeLock(
-                self.client, self.engine.helpers, volume, self.operation,
+                self.api, self.engine.helpers, volume, self.operation,
                 self.options.lock_timeout, self.options.lock_expiry,
             ))
         while True:
@@ -212,10 +206,8 @@ class Consistency:
 
     def _state(self, container_id):
         try:
-            return self.client.inspect_container(container_id)["State"]
-        except NotFound:
-            return None
-        except APIError as exc:
+            return self.api.container_state(container_id)
+        except EngineRefused as exc:
             raise EngineError("Cannot inspect container %s: %s" % (container_id[:12], exc))
 
     def _quiesce(self):
@@ -225,8 +217,8 @@ class Consistency:
             entry = next(entry for entry in to_stop if entry["id"] == container_id)
             started = time.monotonic()
             try:
-                self.client.stop(container_id, timeout=self.options.stop_timeout)
-            except APIError as exc:
+                self.api.stop(container_id, timeout=self.options.stop_timeout)
+            except EngineRefused as exc:
                 raise ContainersInTheWay(
                     "Cannot stop container %s: %s. Containers stopped before it are started again; "
                     "nothing was done to the data." % (entry["name"], exc.explanation),
@@ -239,8 +231,8 @@ class Consistency:
             if entry["action"] != "pause" or entry["state"] == "paused":
                 continue
             try:
-                self.client.pause(entry["id"])
-            except APIError as exc:
+                self.api.pause(entry["id"])
+            except EngineRefused as exc:
                 raise ContainersInTheWay(
                     "Cannot pause container %s: %s. Nothing was done to the data." % (entry["name"], exc.explanation),
                     container=entry["name"],
@@ -253,7 +245,7 @@ class Consistency:
         inspected = {}
         for container_id in ids:
             try:
-                inspected[container_id] = self.client.inspect_container(container_id)
+                inspected[container_id] = self.api.inspect_container(container_id) or {"Id": container_id}
             except Exception:  # gone, or the engine is: start in name order
                 inspected[container_id] = {"Id": container_id}
         services = {}
@@ -358,8 +350,8 @@ class Consistency:
         for container_id in self._start_order(restart) if restart else []:
             name = self._names.get(container_id, container_id[:12])
             try:
-                self.client.start(container_id)
-            except (APIError, NotFound) as exc:
+                self.api.start(container_id)
+            except EngineRefused as exc:
                 problems.append("container %s could not be started again: %s" % (name, exc))
             except Exception as exc:  # the engine is gone: the next run starts it (lock labels)
                 problems.append(
@@ -375,7 +367,7 @@ class Consistency:
         unpause = self._paused + [left["id"] for left in self.left_by_interrupted_run if left["left"] == "pause"]
         for container_id in unpause:
             try:
-                self.client.unpause(container_id)
+                self.api.unpause(container_id)
             except Exception as exc:
                 problems.append("container %s could not be unpaused: %s" % (self._names.get(container_id, container_id[:12]), exc))
         return problems
@@ -383,7 +375,7 @@ class Consistency:
     def _post_commands(self):
         if not self._pre_started:
             return []
-        reports = run_hooks(self.client, self.options.post_commands, "post", stop_at_failure=False)
+        reports = run_hooks(self.api, self.options.post_commands, "post", stop_at_failure=False)
         self.hooks.extend(reports)
         try:
             raise_for(reports, "")

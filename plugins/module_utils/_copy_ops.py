@@ -19,16 +19,11 @@ from ansible_collections.persist.docker.plugins.module_utils._container_policy i
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import compare_volumes, copy_between, reading, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import comparable, destination_settings
 from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine
-from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, VolumeMissing
+from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
 from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params, WriteOptions
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
-
-try:
-    from docker.errors import APIError
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
 
 
 @dataclass(frozen=True)
@@ -55,28 +50,16 @@ class CopyOptions:
         )
 
 
-def _engine_identity(client):
-    """What tells one engine from another: its id, host name and data root. Two daemons on
-    one host may share an id (Docker 20.10 derives it from /etc/docker/key.json), never a
-    data root; a daemon reached at two addresses gives the same three."""
-    try:
-        info = client.info()
-    except APIError as exc:
-        raise EngineError("Cannot ask the Docker engine at %s who it is: %s" % (client.base_url, exc))
-    identity = (info.get("ID"), info.get("Name"), info.get("DockerRootDir"))
-    return identity if all(identity) else None
-
-
 def _destination_engine(engine, options):
     """(engine of the destination, whether it is another engine than the source's)."""
     if options.dest_connection is None:
         return engine, False
-    client = connect(options.dest_connection)
-    source_identity = _engine_identity(engine.client)
-    if source_identity is not None and source_identity == _engine_identity(client):
-        client.close()
+    api = connect(options.dest_connection)
+    source_identity = engine.api.identity()
+    if source_identity is not None and source_identity == api.identity():
+        api.close()
         return engine, False
-    return VolumeEngine(client, HelperRunner(client, options.helper)), True
+    return VolumeEngine(api, HelperRunner(api, options.helper)), True
 
 
 def _guards(engine, dest_engine, cross, options, check_mode):

@@ -5,7 +5,7 @@
 # Private module_utils of persist.docker: not a public API, may change without notice.
 """Engine access for volumes: inspect, list, create, remove, who mounts what, usage.
 
-A thin layer over the SDK's low-level client that turns API failures into EngineError
+A thin layer over the engine's facade (_docker_api) that turns its refusals into EngineError
 naming the volume, and hands back plain dicts (see _volume_spec).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, EngineRefused
 from ansible_collections.persist.docker.plugins.module_utils._storage import sharing
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, tar_create_command, usage_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
@@ -26,54 +26,48 @@ from ansible_collections.persist.docker.plugins.module_utils._volume_spec import
     mount_table,
 )
 
-try:
-    from docker.errors import APIError, NotFound
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
-
 
 class VolumeEngine:
-    """Volume operations on one engine; ``helpers`` is a HelperRunner for reading data."""
+    """Volume operations on one engine (``api``, an EngineAPI); ``helpers`` is a HelperRunner
+    for reading data."""
 
-    def __init__(self, client, helpers=None):
-        self.client = client
+    def __init__(self, api, helpers=None):
+        self.api = api
         self.helpers = helpers
 
     def volume(self, name):
         """The description of volume ``name``, or None when it does not exist."""
         try:
-            return describe_volume(self.client.inspect_volume(name))
-        except NotFound:
-            return None
-        except APIError as exc:
+            found = self.api.inspect_volume(name)
+        except EngineRefused as exc:
             raise EngineError("Cannot inspect volume %s: %s" % (name, exc), volume_name=name)
+        return None if found is None else describe_volume(found)
 
     def volumes(self, label_filters=None):
         """Descriptions of all volumes, or those carrying every label filter, sorted by name.
 
         Each filter is ``key`` (the label is set) or ``key=value``.
         """
-        filters = {"label": list(label_filters)} if label_filters else None
         try:
-            answer = self.client.volumes(filters=filters)
-        except APIError as exc:
+            answer = self.api.volumes(label_filters or ())
+        except EngineRefused as exc:
             raise EngineError("Cannot list volumes: %s" % exc)
-        found = [describe_volume(entry) for entry in (answer or {}).get("Volumes") or []]
-        return sorted(found, key=lambda volume: volume["name"])
+        return sorted((describe_volume(entry) for entry in answer), key=lambda volume: volume["name"])
+
+    def containers(self):
+        """The engine's summaries of all containers, running or not."""
+        try:
+            return self.api.containers()
+        except EngineRefused as exc:
+            raise EngineError("Cannot list containers: %s" % exc)
 
     def mount_table(self):
         """{volume name: [containers that mount it]} over all containers, running or not."""
-        try:
-            return mount_table(self.client.containers(all=True))
-        except APIError as exc:
-            raise EngineError("Cannot list containers: %s" % exc)
+        return mount_table(self.containers())
 
     def bind_sources(self):
         """(container name, host path) of every bind mount of every container, running or not."""
-        try:
-            return bind_sources(self.client.containers(all=True))
-        except APIError as exc:
-            raise EngineError("Cannot list containers: %s" % exc)
+        return bind_sources(self.containers())
 
     def storage_shared(self, described):
         """Why the storage of the volume ``described`` (existing or about to be created) is
@@ -86,17 +80,15 @@ class VolumeEngine:
 
     def create(self, name, driver, driver_opts, labels):
         try:
-            self.client.create_volume(name=name, driver=driver, driver_opts=driver_opts or None, labels=labels or None)
-        except APIError as exc:
+            self.api.create_volume(name, driver, driver_opts, labels)
+        except EngineRefused as exc:
             raise EngineError("Cannot create volume %s with driver %s: %s" % (name, driver, exc), volume_name=name)
         return self.volume(name)
 
     def remove(self, name):
         try:
-            self.client.remove_volume(name)
-        except NotFound:
-            return
-        except APIError as exc:
+            self.api.remove_volume(name)
+        except EngineRefused as exc:
             raise EngineError(
                 "Cannot remove volume %s: %s. If a container was created with it meanwhile, "
                 "remove that container first." % (name, exc),

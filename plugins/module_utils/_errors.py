@@ -30,6 +30,21 @@ class EngineError(PersistError):
     """The Docker engine could not be reached or refused a request."""
 
 
+class EngineRefused(EngineError):
+    """The engine answered a request with an error: the Docker SDK's APIError, translated in
+    _docker_api alone. The message is the SDK's; ``explanation`` is the engine's own words,
+    ``status`` the HTTP status of its answer."""
+
+    def __init__(self, msg, explanation=None, status=None):
+        super().__init__(msg)
+        self.explanation = explanation
+        self.status = status
+
+
+class EngineNotFound(EngineRefused):
+    """The engine has no container, exec, image or volume of that name or id (its 404)."""
+
+
 class HelperError(PersistError):
     """A helper container could not be had, or its command failed."""
 

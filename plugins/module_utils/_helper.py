@@ -13,13 +13,18 @@ so that a later run can tell a helper abandoned by a killed run from one still i
 
 from __future__ import annotations
 
-import calendar
 import os
 import socket
 import threading
 import time
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import (
+    close_socket,
+    parse_docker_time,
+    raw_socket,
+    socket_reader,
+)
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineRefused, HelperError
 from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     FAST_MOUNT,
     FastPath,
@@ -38,19 +43,15 @@ from ansible_collections.persist.docker.plugins.module_utils._frames import (
     TruncatedStream,
     demultiplex,
 )
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
 from ansible_collections.persist.docker.plugins.module_utils._options import Helper
 
-try:
-    from docker.errors import APIError, NotFound
-    from docker.types import LogConfig, Mount
-    from docker.utils import parse_repository_tag
-    from docker.utils.socket import read as socket_read
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
-
 HELPER_LABEL = "persist.docker.helper"
-OWNER_LABEL = "persist.docker.owner"
+# The owner token (_ownership) of helpers and probes, and of the scratch and aside volumes of
+# test restores and migrations. Lock containers and swap records carry their own owner
+# labels (_lock, _swap). Every value is on the engines of existing deployments: never change one.
+HELPER_OWNER_LABEL = "persist.docker.owner"
 DEFAULT_HELPER_IMAGE = "debian:bookworm-20250908-slim"
 # A stopped helper whose owner may still be reading its exit code is left alone this long.
 STOPPED_HELPER_GRACE_SECONDS = 600
@@ -73,47 +74,12 @@ def helper_argument_spec():
     )
 
 
-def _process_start_time(pid):
-    """The start time of process ``pid`` in clock ticks since boot, or None if it is gone
-    (a zombie, dead but not yet reaped by its parent, is gone too)."""
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def owner_token():
-    """Identify this process: host name, pid and start time (pids are reused)."""
-    pid = os.getpid()
-    return "%s/%d/%s" % (socket.gethostname(), pid, _process_start_time(pid) or "?")
-
-
-def owner_is_gone(token):
-    """True only when ``token`` names a process on this host that no longer runs."""
-    try:
-        host, pid, started = token.rsplit("/", 2)
-        pid = int(pid)
-    except (AttributeError, ValueError):
-        return False
-    if host != socket.gethostname():
-        return False
-    return _process_start_time(pid) != started
-
-
-class NameTaken(Exception):
-    """A container of the requested name exists already."""
-
-
 class HelperRunner:
-    """Runs helper containers from one image on one engine."""
+    """Runs helper containers from one image on one engine (an EngineAPI)."""
 
-    def __init__(self, client, options=None):
+    def __init__(self, api, options=None):
         options = options or Helper(DEFAULT_HELPER_IMAGE)
-        self.client = client
+        self.api = api
         self.image = options.image
         self.pull = options.pull
         self.transport_option = options.transport
@@ -173,12 +139,9 @@ class HelperRunner:
         self._image_ready = True
 
     def _ensure_image(self):
-        have = True
         try:
-            self.client.inspect_image(self.image)
-        except NotFound:
-            have = False
-        except APIError as exc:
+            have = self.api.has_image(self.image)
+        except EngineRefused as exc:
             raise HelperError("Cannot inspect helper image %s: %s" % (self.image, exc))
         if have and self.pull != "always":
             return
@@ -189,11 +152,9 @@ class HelperRunner:
                 % self.image,
                 helper_image=self.image,
             )
-        repository, tag = parse_repository_tag(self.image)
         try:
-            self.client.pull(repository, tag=tag or "latest")
-            self.client.inspect_image(self.image)
-        except (APIError, NotFound) as exc:
+            self.api.pull(self.image)
+        except EngineRefused as exc:
             raise HelperError(
                 "Cannot pull the helper image %s: %s. On a site without registry access, load "
                 "or tag an image with GNU tar and GNU find under that name (for example "
@@ -205,28 +166,25 @@ class HelperRunner:
     def reap_abandoned(self):
         """Remove helpers left by killed runs; never one that a live run may still use."""
         try:
-            helpers = self.client.containers(all=True, filters={"label": HELPER_LABEL})
-        except APIError as exc:
+            helpers = self.api.containers(HELPER_LABEL)
+        except EngineRefused as exc:
             raise HelperError("Cannot list helper containers: %s" % exc)
         now = time.time()
         for summary in helpers:
-            owner = (summary.get("Labels") or {}).get(OWNER_LABEL)
+            owner = (summary.get("Labels") or {}).get(HELPER_OWNER_LABEL)
             abandoned = owner_is_gone(owner)
             if not abandoned and summary.get("State") not in ("running", "paused", "restarting"):
                 abandoned = now - self._finished_at(summary["Id"], now) > STOPPED_HELPER_GRACE_SECONDS
             if abandoned:
                 try:
-                    self.client.remove_container(summary["Id"], force=True)
-                    self.reaped.append(summary["Id"][:12])
-                except NotFound:
-                    pass
-                except APIError as exc:
+                    if self.api.remove_container(summary["Id"]):
+                        self.reaped.append(summary["Id"][:12])
+                except EngineRefused as exc:
                     raise HelperError("Cannot remove abandoned helper container %s: %s" % (summary["Id"][:12], exc))
 
     def _finished_at(self, container_id, default):
-        try:
-            details = self.client.inspect_container(container_id)
-        except NotFound:
+        details = self.api.inspect_container(container_id)
+        if details is None:
             return default
         return (
             parse_docker_time(details["State"].get("FinishedAt"))
@@ -330,41 +288,34 @@ class HelperRunner:
         lives on the engine, where containers that only mount a volume cannot reach it.
         Raises NameTaken when a container of that name exists already."""
         self.prepare()
-        host_config = self.client.create_host_config(network_mode="none", log_config=LogConfig(type="none"), cap_drop=["ALL"])
         try:
-            self.client.create_container(
-                self.image, command=["true"], name=name, labels=labels, host_config=host_config, network_disabled=True)
-        except APIError as exc:
-            if exc.response is not None and exc.response.status_code == 409:
-                raise NameTaken(name)
+            self.api.create_container(self.image, labels, name=name, host_options=dict(cap_drop=["ALL"]), command=["true"])
+        except EngineRefused as exc:
             raise HelperError("Cannot create the record %s on the engine while %s: %s" % (name, what, exc), helper_image=self.image)
 
     def marker_labels(self, name):
         """The labels of the container called ``name``, or None when there is none."""
         try:
-            return self.client.inspect_container(name)["Config"].get("Labels") or {}
-        except NotFound:
-            return None
-        except APIError as exc:
+            details = self.api.inspect_container(name)
+        except EngineRefused as exc:
             raise HelperError("Cannot inspect the record %s on the engine: %s" % (name, exc))
+        return None if details is None else details["Config"].get("Labels") or {}
 
     def remove_marker(self, name):
         """Remove the container called ``name`` (nothing when it is gone already)."""
         try:
-            self.client.remove_container(name, force=True)
-        except NotFound:
-            pass
-        except APIError as exc:
+            self.api.remove_container(name)
+        except EngineRefused as exc:
             raise HelperError("Cannot remove the record %s from the engine: %s" % (name, exc))
 
     def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=(), special=False, bind=None):
         self.prepare()
         container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only, special, bind)
-        run = _HelperRun(self.client, container_id, what)
+        run = _HelperRun(self.api, container_id, what)
         try:
             run.attach(stdin)
-            self.client.start(container_id)
-        except APIError as exc:
+            self.api.start(container_id)
+        except EngineRefused as exc:
             run.remove()
             raise HelperError("The Docker engine refused to start a helper container while %s: %s" % (what, exc))
         except BaseException:
@@ -373,53 +324,43 @@ class HelperRunner:
         return run
 
     def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=(), special=False, bind=None):
-        mounts = [
-            Mount(target=path, source=name, type="volume", read_only=not writable or name in read_only, no_copy=True)
-            for name, path in sorted(volumes.items())
-        ]
+        mounts = [("volume", name, path, not writable or name in read_only) for name, path in sorted(volumes.items())]
         if bind is not None:  # only ever the fast path's private directory: (host path, read-only)
-            mounts.append(Mount(target=FAST_MOUNT, source=bind[0], type="bind", read_only=bind[1]))
+            mounts.append(("bind", bind[0], FAST_MOUNT, bind[1]))
         capabilities = READER_CAPABILITIES
         if writable:
             capabilities = WRITER_CAPABILITIES + (SPECIAL_CAPABILITIES if special else [])
-        host_config = self.client.create_host_config(
-            mounts=mounts,
-            network_mode="none",
-            log_config=LogConfig(type="none"),
-            read_only=True,
-            tmpfs={"/tmp": "size=16m"} if writable else None,
-            cap_drop=["ALL"],
-            cap_add=capabilities,
-            security_opt=["no-new-privileges"],
-        )
         try:
-            created = self.client.create_container(
+            return self.api.create_container(
                 self.image,
+                labels or {HELPER_LABEL: "true", HELPER_OWNER_LABEL: owner_token()},
+                name=name,
+                mounts=mounts,
+                host_options=dict(
+                    read_only=True,
+                    tmpfs={"/tmp": "size=16m"} if writable else None,
+                    cap_drop=["ALL"],
+                    cap_add=capabilities,
+                    security_opt=["no-new-privileges"],
+                ),
                 entrypoint=command[:1],
                 command=command[1:],
                 user="0:0",
-                name=name,
-                labels=labels or {HELPER_LABEL: "true", OWNER_LABEL: owner_token()},
-                host_config=host_config,
-                network_disabled=True,
                 stdin_open=stdin,
                 tty=False,
             )
-        except APIError as exc:
-            if name is not None and exc.response is not None and exc.response.status_code == 409:
-                raise NameTaken(name)
+        except EngineRefused as exc:
             raise HelperError(
                 "Cannot create a helper container from %s while %s: %s" % (self.image, what, exc),
                 helper_image=self.image,
             )
-        return created["Id"]
 
 
 class _HelperRun:
     """One started helper container and its attached streams."""
 
-    def __init__(self, client, container_id, what):
-        self.client = client
+    def __init__(self, api, container_id, what):
+        self.api = api
         self.container_id = container_id
         self.what = what
         self.sock = None
@@ -428,10 +369,7 @@ class _HelperRun:
         self._drained = []
 
     def attach(self, stdin):
-        params = {"stdout": 1, "stderr": 1, "stream": 1}
-        if stdin:
-            params["stdin"] = 1
-        self.sock = self.client.attach_socket(self.container_id, params=params)
+        self.sock = self.api.attach_socket(self.container_id, stdin)
 
     def send(self, data):
         try:
@@ -445,13 +383,17 @@ class _HelperRun:
     def close_input(self):
         raw_socket(self.sock).shutdown(socket.SHUT_WR)
 
+    def _state(self):
+        """The container's state, or None when it is gone (or the engine would not say)."""
+        try:
+            return self.api.container_state(self.container_id)
+        except EngineRefused:
+            return None
+
     def running(self):
         """Whether the container still runs (or is still starting)."""
-        try:
-            state = self.client.inspect_container(self.container_id)["State"]
-        except (APIError, NotFound):
-            return False
-        return bool(state.get("Running")) or state.get("Status") == "created"
+        state = self._state()
+        return state is not None and (bool(state.get("Running")) or state.get("Status") == "created")
 
     def drain_in_background(self):
         """Read the attach stream (stdout, stderr) in a thread, so that a helper whose bulk
@@ -498,14 +440,13 @@ class _HelperRun:
         """Wait for the exit; HelperError (with the stderr tail) unless it exited 0. Returns
         what a helper draining in the background printed on stdout."""
         try:
-            status = self.client.wait(self.container_id)
-        except APIError as exc:
+            exit_code = self.api.wait(self.container_id)
+        except EngineRefused as exc:
             raise HelperError("Lost the helper container while %s: %s" % (self.what, exc))
         finally:
             if self._drainer is not None:
                 self._drainer.join(timeout=30)
             close_socket(self.sock)
-        exit_code = status.get("StatusCode") if isinstance(status, dict) else status
         if exit_code != 0:
             stderr = self.stderr_tail.decode("utf-8", "replace").strip()
             raise HelperError(
@@ -515,11 +456,8 @@ class _HelperRun:
         return b"".join(self._drained)
 
     def _exit_detail(self):
-        try:
-            state = self.client.inspect_container(self.container_id)["State"]
-        except (APIError, NotFound):
-            return ""
-        if state.get("Running"):
+        state = self._state()
+        if state is None or state.get("Running"):
             return ""
         return "; it exited with code %s" % state.get("ExitCode")
 
@@ -531,52 +469,6 @@ class _HelperRun:
     def remove(self):
         self.detach()
         try:
-            self.client.remove_container(self.container_id, force=True)
-        except (APIError, NotFound):
+            self.api.remove_container(self.container_id)
+        except EngineRefused:
             pass  # reaped by the next run, which finds it by its label
-
-
-def close_socket(sock):
-    """Close the attach connection for good. The SDK's wrapper alone leaves the connection
-    open while other objects refer to it; the engine would then block writing a stopped
-    helper's output to it, and its removal would hang."""
-    raw = raw_socket(sock)
-    if raw is None:  # closed already
-        return
-    try:
-        raw.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the peer
-    for closable in (sock, raw):
-        try:
-            closable.close()
-        except OSError:
-            pass
-
-
-def raw_socket(sock):
-    """The socket under the SDK's SocketIO wrapper (unix and plain TCP), or the socket itself."""
-    return getattr(sock, "_sock", sock)
-
-
-def socket_reader(sock):
-    """A ``read(size)`` function over an attach or exec socket, for demultiplex()."""
-
-    def read(size):
-        while True:
-            data = socket_read(sock, size)
-            if data is not None:  # None: an interrupted call, try again
-                return data
-
-    return read
-
-
-def parse_docker_time(value):
-    """Seconds since the epoch for an RFC 3339 time from the API, or None if unset."""
-    if not value or value.startswith("0001-"):
-        return None
-    stamp = value.split(".")[0].rstrip("Z")
-    try:
-        return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None

@@ -16,19 +16,14 @@ import select
 import socket
 import time
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import HookFailed
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import close_socket, raw_socket
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineNotFound, EngineRefused, HookFailed
 from ansible_collections.persist.docker.plugins.module_utils._frames import (
     STDERR,
     STDOUT,
     TruncatedStream,
     demultiplex,
 )
-from ansible_collections.persist.docker.plugins.module_utils._helper import close_socket, raw_socket
-
-try:
-    from docker.errors import APIError, NotFound
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
 
 OUTPUT_TAIL_BYTES = 16384
 DEFAULT_TIMEOUT = 600
@@ -76,26 +71,24 @@ class _Tail:
         return self.data.decode("utf-8", "replace")
 
 
-def run_hook(client, hook, phase):
+def run_hook(api, hook, phase):
     """Run one hook; return its report. Never raises for the command's own failure: the
     report's ``rc`` is non-zero, or ``error`` says why it could not run or finish."""
     report = {"phase": phase, "container": hook["container"], "command": hook["command"], "rc": None, "error": None}
     started = time.monotonic()
     stdout, stderr = _Tail(), _Tail()
     try:
-        exec_id = client.exec_create(
+        exec_id = api.exec_create(
             hook["container"],
             argv(hook["command"]),
-            stdout=True,
-            stderr=True,
             user=hook.get("user") or "",
             workdir=hook.get("workdir"),
             environment=hook.get("env") or None,
-        )["Id"]
-        sock = client.exec_start(exec_id, socket=True)
-    except NotFound:
+        )
+        sock = api.exec_start(exec_id)
+    except EngineNotFound:
         report["error"] = "container %s does not exist" % hook["container"]
-    except APIError as exc:
+    except EngineRefused as exc:
         report["error"] = "the engine refused to run it: %s" % exc.explanation
     except ValueError as exc:
         report["error"] = str(exc)
@@ -104,7 +97,7 @@ def run_hook(client, hook, phase):
     else:
         report["error"] = _collect(sock, hook["timeout"], stdout, stderr)
         try:
-            report["rc"] = client.exec_inspect(exec_id).get("ExitCode") if report["error"] is None else None
+            report["rc"] = api.exec_inspect(exec_id).get("ExitCode") if report["error"] is None else None
         except Exception as exc:
             report["error"] = "its exit code could not be read: %s" % exc
     report.update(
@@ -158,12 +151,12 @@ def failure_message(report):
     return "%s exited with code %s%s" % (what, report["rc"], ": " + tail if tail else "")
 
 
-def run_hooks(client, hooks, phase, stop_at_failure):
+def run_hooks(api, hooks, phase, stop_at_failure):
     """Run ``hooks`` in order; return their reports. With ``stop_at_failure`` the first
     failure ends the list (pre-commands); otherwise all run (post-commands)."""
     reports = []
     for hook in hooks or []:
-        report = run_hook(client, hook, phase)
+        report = run_hook(api, hook, phase)
         reports.append(report)
         if stop_at_failure and failed(report):
             break

@@ -18,23 +18,14 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, VolumeLocked
-from ansible_collections.persist.docker.plugins.module_utils._helper import (
-    NameTaken,
-    owner_is_gone,
-    owner_token,
-    parse_docker_time,
-)
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import NameTaken, parse_docker_time
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineError, EngineRefused, VolumeLocked
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import per_volume_name
-
-try:
-    from docker.errors import APIError, NotFound
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
 
 LOCK_LABEL = "persist.docker.lock"
 OPERATION_LABEL = "persist.docker.lock.operation"
-OWNER_LABEL = "persist.docker.lock.owner"
+LOCK_OWNER_LABEL = "persist.docker.lock.owner"
 ACQUIRED_LABEL = "persist.docker.lock.acquired"
 EXPIRES_LABEL = "persist.docker.lock.expires"
 STOPS_LABEL = "persist.docker.lock.stops"
@@ -68,8 +59,8 @@ def describe_owner(token):
 class VolumeLock:
     """The lock on one volume for one operation; see the module docstring."""
 
-    def __init__(self, client, helpers, volume, operation, timeout, expiry):
-        self.client = client
+    def __init__(self, api, helpers, volume, operation, timeout, expiry):
+        self.api = api
         self.helpers = helpers
         self.volume = volume
         self.operation = operation
@@ -98,7 +89,7 @@ class VolumeLock:
             labels = {
                 LOCK_LABEL: self.volume,
                 OPERATION_LABEL: self.operation,
-                OWNER_LABEL: owner_token(),
+                LOCK_OWNER_LABEL: owner_token(),
                 ACQUIRED_LABEL: str(int(now)),
                 EXPIRES_LABEL: str(int(now + self.expiry)),
                 STOPS_LABEL: ",".join(sorted(set(stops) | set(inherited_stops))),
@@ -145,10 +136,8 @@ class VolumeLock:
 
     def _inspect(self, reference):
         try:
-            return self.client.inspect_container(reference)
-        except NotFound:
-            return None
-        except APIError as exc:
+            return self.api.inspect_container(reference)
+        except EngineRefused as exc:
             raise EngineError("Cannot inspect the lock container %s of volume %s: %s" % (reference, self.volume, exc), volume_name=self.volume)
 
     @staticmethod
@@ -162,7 +151,7 @@ class VolumeLock:
                 return None
         if not state.get("Running"):
             return "the run that held it ended without releasing it (it was killed, or the engine restarted)"
-        owner = labels.get(OWNER_LABEL)
+        owner = labels.get(LOCK_OWNER_LABEL)
         if owner_is_gone(owner):
             return "its owner (%s) is gone" % describe_owner(owner)
         try:
@@ -175,15 +164,17 @@ class VolumeLock:
 
     def _break(self, holder, reason):
         try:
-            self.client.remove_container(holder["Id"], force=True)
-        except (NotFound, APIError):
+            removed = self.api.remove_container(holder["Id"])
+        except EngineRefused:
+            removed = False
+        if not removed:
             return  # another waiter broke it first (or is removing it): not ours to report
         labels = holder["Config"].get("Labels") or {}
         self.broken.append(
             {
                 "lock": self.name,
                 "operation": labels.get(OPERATION_LABEL),
-                "owner": describe_owner(labels.get(OWNER_LABEL)),
+                "owner": describe_owner(labels.get(LOCK_OWNER_LABEL)),
                 "acquired": _iso(int(labels.get(ACQUIRED_LABEL) or 0)),
                 "reason": reason,
                 "stops": _ids(labels.get(STOPS_LABEL)),
@@ -202,7 +193,7 @@ class VolumeLock:
             % (
                 self.volume,
                 labels.get(OPERATION_LABEL, "an operation"),
-                describe_owner(labels.get(OWNER_LABEL)),
+                describe_owner(labels.get(LOCK_OWNER_LABEL)),
                 _iso(int(since)) if since and since.isdigit() else "an unknown time",
                 self.timeout,
                 self.name,

@@ -18,8 +18,9 @@ from ansible_collections.persist.docker.plugins.module_utils._container_policy i
 from ansible_collections.persist.docker.plugins.module_utils._copy_pipeline import copy_between, remove_quietly
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import MIGRATE_LABEL, aside_name
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, EngineError, PersistError
-from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, owner_token
+from ansible_collections.persist.docker.plugins.module_utils._helper import HELPER_OWNER_LABEL
 from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 
 
 def leftover_migrations(engine, name):
@@ -46,7 +47,7 @@ def migrate(engine, current, driver, driver_opts, labels):
     started = time.time()
     guard = Consistency(engine, [(name, WRITES), (aside, WRITES)], ConsistencyOptions(), False, "volume")
     with guard:
-        engine.create(aside, "local", {}, {MIGRATE_LABEL: name, OWNER_LABEL: owner_token()})
+        engine.create(aside, "local", {}, {MIGRATE_LABEL: name, HELPER_OWNER_LABEL: owner_token()})
         try:
             there = copy_between(engine, name, engine, aside, "replace", True, guard)
         except BaseException as exc:

@@ -16,26 +16,15 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError
+from ansible_collections.persist.docker.plugins.module_utils._errors import EngineRefused, HelperError
 from ansible_collections.persist.docker.plugins.module_utils._options import Helper
 from ansible_collections.persist.docker.plugins.module_utils._helper import (
     HELPER_LABEL,
-    OWNER_LABEL,
+    HELPER_OWNER_LABEL,
     HelperRunner,
-    owner_token,
 )
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 from ansible_collections.persist.docker.plugins.module_utils._verify_select import tail
-
-try:
-    from docker.errors import APIError, NotFound
-    from docker.types import LogConfig, Mount
-except ImportError:  # pragma: no cover - connect() reports the missing SDK first
-    pass
-
-try:
-    from requests.exceptions import RequestException
-except ImportError:  # pragma: no cover - requests comes with the Docker SDK
-    RequestException = OSError  # type: ignore[misc,assignment]
 
 PROBE_LABEL = "persist.docker.probe"
 PROBE_OUTPUT_BYTES = 64 * 1024
@@ -43,7 +32,7 @@ PROBE_OUTPUT_BYTES = 64 * 1024
 _LOG_OPTIONS = {"max-size": "64k", "max-file": "2"}
 
 
-def run_probe(client, probe, image, pull, volume):
+def run_probe(api, probe, image, pull, volume):
     """Run ``probe`` (the module's suboptions) from ``image`` with ``volume`` mounted
     read-write at ``probe['path']``; wait at most ``probe['timeout']`` seconds.
 
@@ -52,43 +41,38 @@ def run_probe(client, probe, image, pull, volume):
     ``duration_seconds``. Raises HelperError when the image cannot be had or the engine
     refuses the container.
     """
-    HelperRunner(client, Helper(image, pull)).prepare()
-    host_config = client.create_host_config(
-        # no_copy: an empty restored copy must stay empty, not receive the image's files.
-        mounts=[Mount(target=probe["path"], source=volume, type="volume", read_only=False, no_copy=True)],
-        network_mode="none",
-        log_config=LogConfig(type="json-file", config=_LOG_OPTIONS),
-    )
+    HelperRunner(api, Helper(image, pull)).prepare()
     try:
-        created = client.create_container(
+        container_id = api.create_container(
             image,
+            {HELPER_LABEL: "true", HELPER_OWNER_LABEL: owner_token(), PROBE_LABEL: volume},
+            # A volume is mounted with no_copy: an empty restored copy must stay empty, not receive the image's files.
+            mounts=[("volume", volume, probe["path"], False)],
+            log_driver="json-file",
+            log_options=_LOG_OPTIONS,
             command=probe["command"],
             entrypoint=probe.get("entrypoint"),
             environment=dict((key, str(value)) for key, value in (probe.get("env") or {}).items()),
             user=probe.get("user") or None,
-            labels={HELPER_LABEL: "true", OWNER_LABEL: owner_token(), PROBE_LABEL: volume},
-            host_config=host_config,
-            network_disabled=True,
         )
-    except APIError as exc:
+    except EngineRefused as exc:
         raise HelperError("Cannot create the probe container from %s on volume %s: %s" % (image, volume, exc), probe_image=image)
-    container_id = created["Id"]
     started = time.time()
     try:
         try:
-            client.start(container_id)
-        except APIError as exc:
+            api.start(container_id)
+        except EngineRefused as exc:
             raise HelperError(
                 "The Docker engine refused to start the probe container from %s on volume %s: %s. Check the "
                 "probe's image, entrypoint, command and user." % (image, volume, exc),
                 probe_image=image,
             )
-        exit_code, timed_out = _wait(client, container_id, probe["timeout"])
-        output, truncated = tail(_logs(client, container_id), PROBE_OUTPUT_BYTES)
+        exit_code, timed_out = _wait(api, container_id, probe["timeout"])
+        output, truncated = tail(_logs(api, container_id), PROBE_OUTPUT_BYTES)
     finally:
         try:
-            client.remove_container(container_id, force=True)
-        except (APIError, NotFound):
+            api.remove_container(container_id)
+        except EngineRefused:
             pass  # labelled as a helper: the next run reaps it
     return {
         "image": image,
@@ -100,28 +84,24 @@ def run_probe(client, probe, image, pull, volume):
     }
 
 
-def _wait(client, container_id, timeout):
+def _wait(api, container_id, timeout):
     """``(exit_code, timed_out)``; a probe still running after ``timeout`` seconds is killed."""
-    started = time.time()
+    exit_code = api.wait(container_id, timeout=timeout)
+    if exit_code is not None:
+        return exit_code, False
     try:
-        status = client.wait(container_id, timeout=timeout)
-    except RequestException:  # the SDK's documented ReadTimeout (a ConnectionError on some transports)
-        if time.time() - started < timeout:
-            raise  # not the timeout: the connection broke, which the runner reports
-        try:
-            client.kill(container_id)
-        except (APIError, NotFound):
-            pass  # it ended just now, or is gone; it is removed either way
-        return None, True
-    return (status.get("StatusCode") if isinstance(status, dict) else status), False
+        api.kill(container_id)
+    except EngineRefused:
+        pass  # it ended just now, or is gone; it is removed either way
+    return None, True
 
 
-def _logs(client, container_id):
+def _logs(api, container_id):
     """The probe's stdout and stderr in the order written, only the last PROBE_OUTPUT_BYTES kept."""
     kept = b""
     try:
-        for chunk in client.logs(container_id, stdout=True, stderr=True, stream=True, follow=False):
+        for chunk in api.logs(container_id):
             kept = (kept + chunk)[-(PROBE_OUTPUT_BYTES + 1):]
-    except APIError as exc:
+    except EngineRefused as exc:
         return ("(the probe's output could not be read: %s)" % exc).encode("utf-8")
     return kept

@@ -60,10 +60,10 @@ def run(module, operation, needs_engine=True):
         if not needs_engine:
             return operation(None)
         try:
-            client = connect(connection)
+            api = connect(connection)
             if helper is not None:
-                helpers.append(HelperRunner(client, helper))
-            engine = VolumeEngine(client, helpers[0] if helpers else None)
+                helpers.append(HelperRunner(api, helper))
+            engine = VolumeEngine(api, helpers[0] if helpers else None)
             try:
                 return operation(engine)
             finally:

@@ -25,9 +25,10 @@ import re
 import time
 from contextlib import closing
 
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import NameTaken
 from ansible_collections.persist.docker.plugins.module_utils._errors import PersistError, ReservedEntries
-from ansible_collections.persist.docker.plugins.module_utils._helper import NameTaken, owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._journal import JOURNAL, OLD_PREFIX, STAGING_PREFIX, ReservedState, plan_recovery, valid_token
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     VOLUME_MOUNT,
     clean_command,
@@ -42,7 +43,7 @@ RECORD_LABEL = "persist.docker.swap"
 TOKEN_LABEL = "persist.docker.swap.token"
 MODE_LABEL = "persist.docker.swap.mode"
 SECRET_LABEL = "persist.docker.swap.secret"
-OWNER_LABEL = "persist.docker.swap.owner"
+SWAP_OWNER_LABEL = "persist.docker.swap.owner"
 CREATED_LABEL = "persist.docker.swap.created"
 # "true" when the task allowed special files: finishing the swap may then keep a setgid root.
 SPECIAL_LABEL = "persist.docker.swap.special"
@@ -108,7 +109,7 @@ def stage_and_swap(engine, target, stage, mode, commit, special=False, check_sta
     secret = binascii.hexlify(os.urandom(32)).decode("ascii")
     labels = {
         RECORD_LABEL: target, TOKEN_LABEL: token, MODE_LABEL: mode, SECRET_LABEL: secret,
-        OWNER_LABEL: owner_token(), CREATED_LABEL: str(int(time.time())), SPECIAL_LABEL: "true" if special else "false",
+        SWAP_OWNER_LABEL: owner_token(), CREATED_LABEL: str(int(time.time())), SPECIAL_LABEL: "true" if special else "false",
     }
     what = "staging a restore into volume %s" % target
     try:
@@ -155,7 +156,7 @@ def _stale_record(engine, volume):
     removed; any other stops the run."""
     labels = engine.helpers.marker_labels(record_name(volume))
     record = read_record(engine, volume)
-    if labels is None or record is None or not owner_is_gone(labels.get(OWNER_LABEL)):
+    if labels is None or record is None or not owner_is_gone(labels.get(SWAP_OWNER_LABEL)):
         return False
     entries = reserved_state(engine, volume).entries
     return not any(name in entries for name in (JOURNAL, STAGING_PREFIX + record["token"], OLD_PREFIX + record["token"]))

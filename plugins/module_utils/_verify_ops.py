@@ -32,7 +32,8 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
     RestoreError,
     VerifyError,
 )
-from ansible_collections.persist.docker.plugins.module_utils._helper import OWNER_LABEL, owner_is_gone, owner_token
+from ansible_collections.persist.docker.plugins.module_utils._helper import HELPER_OWNER_LABEL
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 from ansible_collections.persist.docker.plugins.module_utils._probe import run_probe
 from ansible_collections.persist.docker.plugins.module_utils._storage import masked_options
 from ansible_collections.persist.docker.plugins.module_utils._swap import NO_GUARD
@@ -130,7 +131,7 @@ def reap_scratch_volumes(engine, warnings):
     engine.helpers.prepare()  # first the run's abandoned helpers and probes, which may hold them
     reaped = []
     for volume in engine.volumes(["%s=true" % SCRATCH_LABEL]):
-        if not volume["name"].startswith(SCRATCH_PREFIX) or not owner_is_gone(volume["labels"].get(OWNER_LABEL)):
+        if not volume["name"].startswith(SCRATCH_PREFIX) or not owner_is_gone(volume["labels"].get(HELPER_OWNER_LABEL)):
             continue
         try:
             engine.remove(volume["name"])
@@ -225,7 +226,7 @@ def _test_restore(engine, archive, entry, options, verdict):
         verdict["warnings"].append(note)
     started = time.time()
     try:
-        engine.create(name, driver, driver_opts, {SCRATCH_LABEL: "true", OWNER_LABEL: owner_token()})
+        engine.create(name, driver, driver_opts, {SCRATCH_LABEL: "true", HELPER_OWNER_LABEL: owner_token()})
     except EngineError as exc:
         fail(verdict, "the scratch volume for the test restore could not be created: %s" % exc.msg, test_restore="failed")
         return
@@ -271,7 +272,7 @@ def _probe(engine, options, name, verdict):
         return
     image = probe.get("image") or options.helper.image
     try:
-        outcome = run_probe(engine.client, probe, image, options.helper.pull, name)
+        outcome = run_probe(engine.api, probe, image, options.helper.pull, name)
     except HelperError as exc:
         fail(verdict, "the probe could not run: %s" % exc.msg, probe="failed")
         return

@@ -25,11 +25,12 @@ def main():
     transport = sys.argv[3] if len(sys.argv) > 3 else "api"
     sys.path.insert(0, os.environ["ANSIBLE_COLLECTIONS_PATH"])
     import docker  # pylint: disable=import-outside-toplevel
+    from ansible_collections.persist.docker.plugins.module_utils._docker_api import EngineAPI  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._helper import DEFAULT_HELPER_IMAGE, HelperRunner  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._options import Helper  # pylint: disable=import-outside-toplevel
 
     options = Helper(DEFAULT_HELPER_IMAGE, transport="auto" if transport == "fifo" else "api")
-    helpers = HelperRunner(docker.APIClient(version="auto", timeout=600), options)
+    helpers = HelperRunner(EngineAPI(docker.APIClient(version="auto", timeout=600)), options)
     blocks = max(1, size // MIB)
     moved = 0
     if direction == "out":

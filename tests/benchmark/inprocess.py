@@ -53,6 +53,7 @@ def main():
     operation, given = sys.argv[1], json.loads(sys.argv[2])
     sys.path.insert(0, os.environ["ANSIBLE_COLLECTIONS_PATH"])
     import docker  # pylint: disable=import-outside-toplevel
+    from ansible_collections.persist.docker.plugins.module_utils._docker_api import EngineAPI  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._engine import VolumeEngine  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner  # pylint: disable=import-outside-toplevel
     from ansible_collections.persist.docker.plugins.module_utils._options import Helper  # pylint: disable=import-outside-toplevel
@@ -61,8 +62,8 @@ def main():
     params = module_defaults(module_name)
     params.update(given)
     ops = __import__("ansible_collections.persist.docker.plugins.module_utils.%s" % ops_name, fromlist=[function_name, options_name])
-    client = docker.APIClient(version="auto", timeout=params.get("timeout") or 600)
-    engine = VolumeEngine(client, HelperRunner(client, Helper.from_params(params)))
+    api = EngineAPI(docker.APIClient(version="auto", timeout=params.get("timeout") or 600))
+    engine = VolumeEngine(api, HelperRunner(api, Helper.from_params(params)))
     options = getattr(ops, options_name).from_params(params)
     started = time.monotonic()
     result = getattr(ops, function_name)(engine, options, False)

@@ -365,7 +365,7 @@ def test_probe_that_runs_past_its_timeout_is_killed_removed_and_reported(run_mod
 
 
 def test_scratch_volume_of_a_dead_owner_is_reaped_and_those_of_live_or_foreign_owners_are_not(run_module, docker_client, backup_dir, reference, this_host):
-    from ansible_collections.persist.docker.plugins.module_utils._helper import owner_token
+    from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 
     archive = _copy(reference, backup_dir)
     base = "persist-verify-%s-" % reference["volume"]

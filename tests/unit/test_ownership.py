@@ -2,11 +2,8 @@
 
 import socket
 
-from ansible_collections.persist.docker.plugins.module_utils._helper import (
-    parse_docker_time,
-    owner_is_gone,
-    owner_token,
-)
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import parse_docker_time
+from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_is_gone, owner_token
 
 
 def test_this_process_is_never_taken_for_gone():
