@@ -32,7 +32,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tree_compare impor
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
 
 
-def extract_and_swap(engine, archive, entry, target, mode, commit, allow_special, verified=True, observe=None, before_read_back=None):
+def extract_and_swap(engine, archive, entry, target, mode, commit, *, allow_special, verified=True, observe=None, before_read_back=None):
     """Extract ``archive`` into a staging tree of volume ``target``, read it back, and swap it
     in (``mode`` replace or merge); see the module doc. ``commit`` is the Consistency guard
     (or _swap.NO_GUARD). Without ``verified`` this is the archive's first read: it is

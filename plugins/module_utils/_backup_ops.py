@@ -208,7 +208,8 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
     """The backup proper, while the containers in the way are stopped or paused."""
     volume, dest = described["name"], options.dest
     actions: List[str] = []
-    warnings = check_source(engine, volume, guard, check_mode, options.consistency.recovery, actions, "back up")
+    warnings = check_source(engine, volume, guard, check_mode=check_mode, recovery=options.consistency.recovery, actions=actions,
+                            operation="back up")
     dest_actions = _prepare_dest(dest, check_mode)
     actions.extend(dest_actions)
     created, archive_path = _archive_name(options, now)
@@ -252,7 +253,7 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
                 "name_template." % taken,
                 archive=archive_path,
             )
-    metadata = _write_archive(engine, described, options, archive_path, created, current_fingerprint, guard)
+    metadata = _write_archive(engine, described, options, guard, archive_path=archive_path, created=created, tree_fingerprint=current_fingerprint)
     result["archive"] = summarize(archive_path, metadata)
     changed = metadata["consistency"].get("changed_while_read")
     if changed:
@@ -279,10 +280,10 @@ def _archive_name(options, now):
     return created, archive_path
 
 
-def _write_archive(engine, described, options, archive_path, created, current_fingerprint, guard):
+def _write_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint):
     volume = described["name"]
     try:
-        metadata = _stream_to_archive(engine, described, options, archive_path, created, current_fingerprint, guard)
+        metadata = _stream_to_archive(engine, described, options, guard, archive_path=archive_path, created=created, tree_fingerprint=tree_fingerprint)
     except FileExistsError as exc:
         raise BackupError(
             "%s appeared while the backup was written (another run?); it was not overwritten." % exc.filename,
@@ -306,7 +307,7 @@ def _write_archive(engine, described, options, archive_path, created, current_fi
     return metadata
 
 
-def _stream_to_archive(engine, described, options, archive_path, created, current_fingerprint, guard):
+def _stream_to_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint):
     """Stream the volume into a temporary archive; once complete, give its sidecar and then
     the archive their final names."""
     volume = described["name"]
@@ -336,7 +337,7 @@ def _stream_to_archive(engine, described, options, archive_path, created, curren
             raise
         if sink is not None:
             sink.close()  # ends the age stream
-        metadata = _metadata(described, options, created, started, hashing, digest, current_fingerprint)
+        metadata = _metadata(described, options, created=created, started=started, hashing=hashing, digest=digest, tree_fingerprint=tree_fingerprint)
         metadata["consistency"] = guard.record()
         metadata["transport"] = engine.helpers.transport()
         if changed_while_read:
@@ -374,7 +375,7 @@ def _changed_while_read(error, guard, volume):
     return [line for line in report.splitlines() if line.strip()]
 
 
-def _metadata(described, options, created, started, hashing, digest, current_fingerprint):
+def _metadata(described, options, *, created, started, hashing, digest, tree_fingerprint):
     return {
         "format_version": FORMAT_VERSION,
         "tool": {"name": "persist.docker", "version": TOOL_VERSION},
@@ -394,7 +395,7 @@ def _metadata(described, options, created, started, hashing, digest, current_fin
             "digest": digest.hexdigest(),
             "entries": digest.entries,
             "bytes": digest.bytes,
-            "fingerprint": current_fingerprint,
+            "fingerprint": tree_fingerprint,
             "digest_version": digest.version,
         },
     }

@@ -181,7 +181,8 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
     )
     commit = _Commit(guards)
     recovery = options.consistency.recovery
-    result["warnings"] = check_source(engine, source, commit, check_mode, recovery, result["actions"], "copy")
+    result["warnings"] = check_source(engine, source, commit, check_mode=check_mode, recovery=recovery, actions=result["actions"],
+                                      operation="copy")
     planned = len(result["actions"])
     current = dest_engine.volume(dest)
     settings = None
@@ -236,7 +237,8 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         observe, check_staged = _noting_differences(result, differences, empty_root, mode, source, dest, planned)
 
     try:
-        copied = copy_between(engine, source, dest_engine, dest, mode, options.write.allow_special, commit, observe, check_staged)
+        copied = copy_between(engine, source, dest_engine, dest, mode=mode, allow_special=options.write.allow_special, commit=commit,
+                              observe=observe, check_staged=check_staged)
     except _NothingToCopy:
         result["actions"].pop()
         return result

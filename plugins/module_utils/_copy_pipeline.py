@@ -149,7 +149,7 @@ def reading(source, consequence=None):
 # -- the data move, shared by volume_copy and migrate ---------------------------------------
 
 
-def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, commit, observe=None, check_staged=None):
+def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, commit, observe=None, check_staged=None):
     """Stream ``source`` through this process into a staging tree of ``dest`` on another
     engine, read the staged tree back (it must give the source's tree digest) and swap it
     in; returns the stream (digests, counts). Only the module's re-serialization of the
@@ -178,7 +178,7 @@ def _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, com
     return stream
 
 
-def _copy_and_swap(engine, source, dest, mode, allow_special, commit, observe=None, check_staged=None):
+def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe=None, check_staged=None):
     """Copy ``source`` into a staging tree of ``dest`` on the same engine, inside one helper
     (see _tar_commands.copy_command), and swap it in; returns the stream this process read
     (digests, counts). The helper's tar stream passes through the safety rules and the
@@ -249,7 +249,7 @@ def _not_as_copied(source, dest, differences, mode, staged):
     )
 
 
-def _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special):
+def _verify_copy(engine, source, dest_engine, dest, stream, *, mode, allow_special):
     """Read ``dest`` back: in mode replace it must give the source's tree, in mode merge hold
     every entry of the source as it is there. Returns the destination's tree digest."""
     if mode == "replace":
@@ -266,7 +266,7 @@ def _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
     raise _not_as_copied(source, dest, differences, mode, staged=False)
 
 
-def copy_between(engine, source, dest_engine, dest, mode, allow_special, commit, observe=None, check_staged=None):
+def copy_between(engine, source, dest_engine, dest, *, mode, allow_special, commit, observe=None, check_staged=None):
     """Copy volume ``source`` (of ``engine``) into the existing volume ``dest`` (of
     ``dest_engine``, possibly the same engine), staged, swapped and verified.
 
@@ -286,11 +286,13 @@ def copy_between(engine, source, dest_engine, dest, mode, allow_special, commit,
     differs (the copy was swapped in).
     """
     if dest_engine is engine:
-        stream = _copy_and_swap(engine, source, dest, mode, allow_special, commit, observe, check_staged)
+        stream = _copy_and_swap(engine, source, dest, mode=mode, allow_special=allow_special, commit=commit, observe=observe,
+                                check_staged=check_staged)
     else:
-        stream = _stream_and_swap(engine, source, dest_engine, dest, mode, allow_special, commit, observe, check_staged)
+        stream = _stream_and_swap(engine, source, dest_engine, dest, mode=mode, allow_special=allow_special, commit=commit,
+                                  observe=observe, check_staged=check_staged)
     verified = stream.digest if mode == "replace" else None
-    dest_digest = verified or _verify_copy(engine, source, dest_engine, dest, mode, stream, allow_special)
+    dest_digest = verified or _verify_copy(engine, source, dest_engine, dest, stream, mode=mode, allow_special=allow_special)
     return dict(
         tree_digest=dict(source=stream.digest.hexdigest(), dest=dest_digest.hexdigest()),
         comparable_digest=stream.comparable.hexdigest(),

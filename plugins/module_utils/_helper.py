@@ -319,9 +319,10 @@ class HelperRunner:
         except EngineRefused as exc:
             raise HelperError("Cannot remove the record %s from the engine: %s" % (name, exc))
 
-    def _start(self, command, volumes, what, writable, stdin=False, name=None, labels=None, read_only=(), special=False, bind=None):
+    def _start(self, command, volumes, what, *, writable, stdin=False, name=None, labels=None, read_only=(), special=False, bind=None):
         self.prepare()
-        container_id = self._create(command, volumes, what, writable, stdin, name, labels, read_only, special, bind)
+        container_id = self._create(command, volumes, what, writable=writable, stdin=stdin, name=name, labels=labels,
+                                    read_only=read_only, special=special, bind=bind)
         run = _HelperRun(self.api, container_id, what)
         try:
             run.attach(stdin)
@@ -334,7 +335,7 @@ class HelperRunner:
             raise
         return run
 
-    def _create(self, command, volumes, what, writable, stdin, name=None, labels=None, read_only=(), special=False, bind=None):
+    def _create(self, command, volumes, what, *, writable, stdin, name=None, labels=None, read_only=(), special=False, bind=None):
         mounts = [("volume", name, path, not writable or name in read_only) for name, path in sorted(volumes.items())]
         if bind is not None:  # only ever the fast path's private directory: (host path, read-only)
             mounts.append(("bind", bind[0], FAST_MOUNT, bind[1]))

@@ -49,7 +49,7 @@ def migrate(engine, current, driver, driver_opts, labels):
     with guard:
         engine.create(aside, "local", {}, {MIGRATE_LABEL: name, HELPER_OWNER_LABEL: owner_token()})
         try:
-            there = copy_between(engine, name, engine, aside, "replace", True, guard)
+            there = copy_between(engine, name, engine, aside, mode="replace", allow_special=True, commit=guard)
         except BaseException as exc:
             remove_quietly(engine, aside)
             if isinstance(exc, PersistError):
@@ -88,7 +88,7 @@ def _recreate_and_copy_back(engine, current, aside, driver, driver_opts, labels,
         except EngineError as exc:
             refused = exc
             engine.create(name, current["driver"], current["driver_opts"], current["labels"])
-        back = copy_between(engine, aside, engine, name, "replace", True, guard)
+        back = copy_between(engine, aside, engine, name, mode="replace", allow_special=True, commit=guard)
         if back["comparable_digest"] != there["comparable_digest"]:
             raise CopyError("the copied-back tree differs from the original's (tree digest %s, was %s)" % (
                 back["tree_digest"]["dest"], there["tree_digest"]["source"]))

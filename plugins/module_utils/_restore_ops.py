@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Optional
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_meta import (
     describe_archive,
@@ -137,41 +137,13 @@ def restore(engine, options, check_mode):
             "to create it with the driver, options and labels recorded in the backup." % target,
             volume_name=target,
         )
-    settings = _settings_to_create(entry, options) if current is None else None
     shared = engine.storage_shared(current) if current is not None else None
     if shared:
         raise RestoreError(
             "Volume %s is not restored into: %s. A restore would change the other's files under it. Nothing was done." % (target, shared),
             volume_name=target,
         )
-    guard = Consistency(engine, [(target, WRITES)], options.consistency, check_mode, "volume_restore")
-    result = dict(
-        changed=False, volume=target, archive=summarize(entry["path"], entry["metadata"]), actions=[],
-        finished_interrupted=False, skipped_reason=None,
-    )
-    with open_archive(entry, identities) as archive:
-        pending = current is not None and reserved_state(engine, target).entries
-        one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, options.restore_when)
-        empty_root = None
-        if not check_mode and not pending and not one_pass and current is not None and not _running_users(engine, current):
-            empty_root = engine.root_if_empty(target, digest_version(entry))
-            one_pass = empty_root is not None
-        if pending:
-            verify_archive(archive, entry, options.write.allow_special)  # before anything is stopped
-        elif not one_pass:
-            wanted, found = _wanted(engine, archive, entry, current, options)
-            result.update(found)
-            if not wanted:
-                result.update(guard.report())
-                result["transport"] = engine.helpers.transport()
-                return result
-        with guard:
-            guard.result = result
-            result["actions"][:0] = guard.actions
-            _restore_locked(engine, archive, entry, current, settings, options, check_mode, guard, result, pending, one_pass, empty_root)
-    result.update(guard.report())
-    result["transport"] = engine.helpers.transport()
-    return result
+    return _Restore(engine, options, check_mode, entry, current).run(identities)
 
 
 def _nothing_to_compare_or_stop(engine, current, restore_when):
@@ -192,109 +164,151 @@ def _running_users(engine, current):
     return any(user["running"] for user in engine.users(current["name"]))
 
 
-def _wanted(engine, archive, entry, current, options, compare=True):
-    """Read and verify the archive, comparing it with the target when ``restore_when`` says
-    so. Returns (whether to restore, what it found: the result's ``verified``,
-    ``verify_seconds``, differences, and ``skipped_reason`` when nothing is to be restored)."""
-    target, mode, when = options.volume, options.write.mode, options.restore_when
-    if current is not None and when == "missing_or_empty":
-        usage = engine.usage(target, include_reserved=False)
-        if not usage["empty"]:
-            # Disaster recovery that never overwrites data: nothing to read or verify.
-            return False, {"skipped_reason": "volume %s holds %s and restore_when is missing_or_empty" % (
-                target, counted(usage["entries"], "entry", "entries"))}
-    compare = compare and current is not None and when == "different"
-    started = time.time()
-    try:
-        differences = verify_archive(archive, entry, options.write.allow_special, engine, target if compare else None)
-    except HelperError as exc:
-        if not compare or exc.details.get("exit_code") != TAR_ENTRIES_CHANGED:
-            raise
-        # A running container changed the target while it was read: it differs, certainly.
-        verify_archive(archive, entry, options.write.allow_special)
-        compare = False
-    found: Dict[str, Any] = {"verified": True, "verify_seconds": round(time.time() - started, 3)}
-    if compare:
-        found.update(differences.report(mode))
-        if not differences.would_change(mode):
-            found["skipped_reason"] = "volume %s already equals the archive" % target
-            return False, found
-    return True, found
-
-
-def _restore_locked(engine, archive, entry, current, settings, options, check_mode, guard, result, pending, one_pass, empty_root=None):
-    """The restore proper, under the lock and with the containers in the way stopped; with
-    ``one_pass`` the archive is verified while it is extracted. ``empty_root`` is the root
-    record of an empty target: its differences are the archive's entries, noted as they
-    pass; with restore_when different, a staged tree that would change nothing is
-    discarded."""
-    target, mode = options.volume, options.write.mode
-    planned = len(result["actions"])
-    if pending:
-        finished, warnings = recover(engine, target, guard, check_mode, options.consistency.recovery, result["actions"])
-        result["finished_interrupted"] = finished
-        result.setdefault("warnings", []).extend(warnings)
-        # In check mode a swap to finish is still pending: the target cannot be compared yet.
-        wanted, found = _wanted(engine, archive, entry, current, options, compare=not (check_mode and finished))
-        result.update(found)
-        if not wanted:
-            result["changed"] = len(result["actions"]) > planned
-            return
-    if current is None:
-        result["actions"].append("create volume %s with driver %s %s" % (target, settings[0], settings[3]))
-    result["actions"].append("restore %s into volume %s (mode %s)" % (os.path.basename(entry["path"]), target, mode))
-    result["changed"] = True
-    if check_mode:
-        return
-    if current is None:
-        engine.create(target, settings[0], settings[1], settings[2])
-    started = time.time()
-    observe = before_read_back = None
-    if empty_root is not None:
-        observe, before_read_back = _noting_differences(empty_root, options, result, planned)
-    try:
-        extract_and_swap(engine, archive, entry, target, mode, guard, options.write.allow_special, verified=not one_pass,
-                         observe=observe, before_read_back=before_read_back)
-    except _NothingToRestore:
-        result["verified"] = True
-        return
-    except BaseException:
-        if current is None:
-            _remove_created(engine, target)
-        raise
-    if one_pass:
-        result["verified"] = True
-    result["extract_seconds"] = round(time.time() - started, 3)
-    result["duration_seconds"] = round(result["extract_seconds"] + result.get("verify_seconds", 0), 3)
-
-
 class _NothingToRestore(Exception):
     """The staged tree would change nothing: it is discarded, not swapped in."""
 
 
-def _noting_differences(empty_root, options, result, planned):
-    """(observe, before_read_back) for a one-pass restore into an empty target, whose
-    differences are the archive's entries."""
-    target, mode = options.volume, options.write.mode
-    differences = TreeDifferences()
+class _Restore:
+    """One restore, once the archive and the target are known: what its steps share (the
+    engine, the options, the archive's listing ``entry``, the target's description
+    ``current`` or None, the guard) and the result it builds."""
 
-    def observe(path, record):
-        if path:
-            differences.note("added", path)
-        elif record != empty_root:
-            differences.note("changed", path)
+    def __init__(self, engine, options, check_mode, entry, current):
+        self.engine = engine
+        self.options = options
+        self.check_mode = check_mode
+        self.entry = entry
+        self.current = current
+        self.target = options.volume
+        self.settings = _settings_to_create(entry, options) if current is None else None
+        self.guard = Consistency(engine, [(self.target, WRITES)], options.consistency, check_mode, "volume_restore")
+        self.result = dict(
+            changed=False, volume=self.target, archive=summarize(entry["path"], entry["metadata"]), actions=[],
+            finished_interrupted=False, skipped_reason=None,
+        )
 
-    def before_read_back(_token):
-        if options.restore_when != "different":
+    def run(self, identities):
+        engine, current, result, guard = self.engine, self.current, self.result, self.guard
+        check_mode = self.check_mode
+        with open_archive(self.entry, identities) as archive:
+            pending = current is not None and reserved_state(engine, self.target).entries
+            one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, self.options.restore_when)
+            empty_root = None
+            if not check_mode and not pending and not one_pass and current is not None and not _running_users(engine, current):
+                empty_root = engine.root_if_empty(self.target, digest_version(self.entry))
+                one_pass = empty_root is not None
+            if pending:
+                verify_archive(archive, self.entry, self.options.write.allow_special)  # before anything is stopped
+            elif not one_pass and not self._wanted(archive):
+                return self._finish()
+            with guard:
+                guard.result = result
+                result["actions"][:0] = guard.actions
+                self._locked(archive, pending, one_pass, empty_root)
+        return self._finish()
+
+    def _finish(self):
+        self.result.update(self.guard.report())
+        self.result["transport"] = self.engine.helpers.transport()
+        return self.result
+
+    def _wanted(self, archive, compare=True):
+        """Read and verify the archive, comparing it with the target when ``restore_when``
+        says so; False (``skipped_reason`` set) when nothing is to be restored."""
+        target, mode, when = self.target, self.options.write.mode, self.options.restore_when
+        allow_special = self.options.write.allow_special
+        if self.current is not None and when == "missing_or_empty":
+            usage = self.engine.usage(target, include_reserved=False)
+            if not usage["empty"]:
+                # Disaster recovery that never overwrites data: nothing to read or verify.
+                self.result["skipped_reason"] = "volume %s holds %s and restore_when is missing_or_empty" % (
+                    target, counted(usage["entries"], "entry", "entries"))
+                return False
+        compare = compare and self.current is not None and when == "different"
+        started = time.time()
+        try:
+            differences = verify_archive(archive, self.entry, allow_special, self.engine, target if compare else None)
+        except HelperError as exc:
+            if not compare or exc.details.get("exit_code") != TAR_ENTRIES_CHANGED:
+                raise
+            # A running container changed the target while it was read: it differs, certainly.
+            verify_archive(archive, self.entry, allow_special)
+            compare = False
+        self.result.update(verified=True, verify_seconds=round(time.time() - started, 3))
+        if compare:
+            self.result.update(differences.report(mode))
+            if not differences.would_change(mode):
+                self.result["skipped_reason"] = "volume %s already equals the archive" % target
+                return False
+        return True
+
+    def _locked(self, archive, pending, one_pass, empty_root):
+        """The restore proper, under the lock and with the containers in the way stopped; with
+        ``one_pass`` the archive is verified while it is extracted. ``empty_root`` is the root
+        record of an empty target: its differences are the archive's entries, noted as they
+        pass; with restore_when different, a staged tree that would change nothing is
+        discarded."""
+        engine, result, check_mode, settings = self.engine, self.result, self.check_mode, self.settings
+        target, mode = self.target, self.options.write.mode
+        planned = len(result["actions"])
+        if pending:
+            finished, warnings = recover(engine, target, self.guard, check_mode, self.options.consistency.recovery, result["actions"])
+            result["finished_interrupted"] = finished
+            result.setdefault("warnings", []).extend(warnings)
+            # In check mode a swap to finish is still pending: the target cannot be compared yet.
+            if not self._wanted(archive, compare=not (check_mode and finished)):
+                result["changed"] = len(result["actions"]) > planned
+                return
+        if settings is not None:
+            result["actions"].append("create volume %s with driver %s %s" % (target, settings[0], settings[3]))
+        result["actions"].append("restore %s into volume %s (mode %s)" % (os.path.basename(self.entry["path"]), target, mode))
+        result["changed"] = True
+        if check_mode:
             return
-        result.update(differences.report(mode))
-        if not differences.would_change(mode):
-            result["skipped_reason"] = "volume %s already equals the archive" % target
-            del result["actions"][planned:]
-            result["changed"] = False
-            raise _NothingToRestore()
+        if settings is not None:
+            engine.create(target, settings[0], settings[1], settings[2])
+        started = time.time()
+        observe = before_read_back = None
+        if empty_root is not None:
+            observe, before_read_back = self._noting_differences(empty_root, planned)
+        try:
+            extract_and_swap(engine, archive, self.entry, target, mode, self.guard, allow_special=self.options.write.allow_special,
+                             verified=not one_pass, observe=observe, before_read_back=before_read_back)
+        except _NothingToRestore:
+            result["verified"] = True
+            return
+        except BaseException:
+            if settings is not None:
+                _remove_created(engine, target)
+            raise
+        if one_pass:
+            result["verified"] = True
+        result["extract_seconds"] = round(time.time() - started, 3)
+        result["duration_seconds"] = round(result["extract_seconds"] + result.get("verify_seconds", 0), 3)
 
-    return observe, before_read_back
+    def _noting_differences(self, empty_root, planned):
+        """(observe, before_read_back) for a one-pass restore into an empty target, whose
+        differences are the archive's entries."""
+        result, mode = self.result, self.options.write.mode
+        differences = TreeDifferences()
+
+        def observe(path, record):
+            if path:
+                differences.note("added", path)
+            elif record != empty_root:
+                differences.note("changed", path)
+
+        def before_read_back(_token):
+            if self.options.restore_when != "different":
+                return
+            result.update(differences.report(mode))
+            if not differences.would_change(mode):
+                result["skipped_reason"] = "volume %s already equals the archive" % self.target
+                del result["actions"][planned:]
+                result["changed"] = False
+                raise _NothingToRestore()
+
+        return observe, before_read_back
 
 
 def _remove_created(engine, target):

@@ -97,7 +97,7 @@ def reserved_state(engine, volume):
         return ReservedState.parse(b"".join(chunks))
 
 
-def stage_and_swap(engine, target, stage, mode, commit, special=False, check_staged=None):
+def stage_and_swap(engine, target, stage, mode, commit, *, special=False, check_staged=None):
     """Call ``stage(token)``, which fills ``.persist-staging-TOKEN`` inside volume ``target``,
     then ``check_staged(token)`` (may raise) and ``commit.before_commit()``, then swap the
     staged tree in (``mode`` replace or merge) under the journal. Any failure before the swap
@@ -217,7 +217,7 @@ def recover(engine, volume, commit, check_mode, recovery, actions):
     return bool(plan.finish), warnings
 
 
-def check_source(engine, volume, commit, check_mode, recovery, actions, operation):
+def check_source(engine, volume, commit, *, check_mode, recovery, actions, operation):
     """Reserved entries of ``volume`` before it is read (backup, copy source): refuse a volume
     in the middle of our swap (a mix of two trees), and one with a journal this collection
     cannot prove it wrote, unless ``recovery`` is discard (then, as for other foreign reserved

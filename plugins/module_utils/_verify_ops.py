@@ -251,7 +251,7 @@ def _restore_into(engine, archive, entry, name, allow_special, verdict, details)
                  "so nothing was restored into it" % (name, counted(usage["entries"], "entry", "entries"), details["driver"], details["driver_opts"]),
                  test_restore="failed")
             return False
-        extract_and_swap(engine, archive, entry, name, "replace", NO_GUARD, allow_special)
+        extract_and_swap(engine, archive, entry, name, "replace", NO_GUARD, allow_special=allow_special)
         details["tree_digest"] = engine.tree_digest(name, version=digest_version(entry)).hexdigest()
     except PersistError as exc:
         fail(verdict, "the test restore into scratch volume %s failed: %s" % (name, exc.msg), test_restore="failed")
