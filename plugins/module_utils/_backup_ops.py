@@ -49,7 +49,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
 )
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 TOOL_VERSION = "0.1.0"
 # Temporary files of writers on other hosts are only removed when this old (seconds).

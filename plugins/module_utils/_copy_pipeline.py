@@ -43,7 +43,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_stream import 
 from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, NotCanonicalOrder, TreeDigest
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 
 # The guard of a migration: the volume module has no consistency options; a migration

@@ -28,7 +28,7 @@ from ansible_collections.persist.docker.plugins.module_utils._offsite_plan impor
 from ansible_collections.persist.docker.plugins.module_utils._offsite_target import MIB, check_target, masker_for
 from ansible_collections.persist.docker.plugins.module_utils._options import Params
 from ansible_collections.persist.docker.plugins.module_utils._retention import POLICY_OPTIONS, RetentionPolicy
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 
 @dataclass(frozen=True)

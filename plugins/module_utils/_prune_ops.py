@@ -40,7 +40,7 @@ from ansible_collections.persist.docker.plugins.module_utils._atomic import (
 from ansible_collections.persist.docker.plugins.module_utils._errors import PruneError
 from ansible_collections.persist.docker.plugins.module_utils._options import Params
 from ansible_collections.persist.docker.plugins.module_utils._retention import RetentionPolicy, parse_duration, plan
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 DEFAULT_INCOMPLETE_GRACE = "1d"
 

@@ -43,7 +43,7 @@ from ansible_collections.persist.docker.plugins.module_utils._options import Con
 from ansible_collections.persist.docker.plugins.module_utils._swap import recover, reserved_state
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import TAR_ENTRIES_CHANGED
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 
 @dataclass(frozen=True)

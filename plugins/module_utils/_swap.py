@@ -36,7 +36,8 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
     reserved_state_command,
     swap_command,
 )
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted, per_volume_name
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
+from ansible_collections.persist.docker.plugins.module_utils._volume_spec import per_volume_name
 
 RECORD_PREFIX = "persist-swap-"
 RECORD_LABEL = "persist.docker.swap"

@@ -50,7 +50,7 @@ from ansible_collections.persist.docker.plugins.module_utils._verify_select impo
     skip,
     summary,
 )
-from ansible_collections.persist.docker.plugins.module_utils._volume_spec import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 # How much of a failed probe's output its verdict's reason quotes (the verdict has more).
 REASON_OUTPUT_CHARS = 1000

@@ -20,8 +20,8 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import (
     VolumeNotEmpty,
 )
 from ansible_collections.persist.docker.plugins.module_utils._migrate import leftover_migrations, migrate
+from ansible_collections.persist.docker.plugins.module_utils._text import counted
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
-    counted,
     describe_users,
     format_differences,
     missing_volume,

@@ -179,8 +179,3 @@ def describe_users(users: Iterable[Mapping[str, Any]]) -> str:
         % (user["name"], user["state"], "ro" if user["read_only"] else "rw", user["mount_path"])
         for user in users
     )
-
-
-def counted(number: int, singular: str, plural: Optional[str] = None) -> str:
-    """``1 entry``, ``2 entries``: a count with the right form of the noun."""
-    return "%d %s" % (number, singular if number == 1 else (plural or singular + "s"))
