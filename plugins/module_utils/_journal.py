@@ -113,9 +113,11 @@ def plan_recovery(state: ReservedState, record: Optional[Mapping[str, str]]) -> 
         problem = _journal_problem(state.journal, record)
         if problem is None:
             # _journal_problem found the journal to be a well-formed line of record's run.
-            assert state.journal is not None and record is not None
+            if state.journal is None or record is None:
+                raise AssertionError("internal error: a journal without its text or record passed the check")
             match = _JOURNAL_LINE.match(state.journal.decode("ascii"))
-            assert match is not None
+            if match is None:
+                raise AssertionError("internal error: a journal line that passed the check does not parse")
             recovery.finish = (match.group("phase"), match.group("stamp"))
             ours = {JOURNAL, STAGING_PREFIX + record["token"], OLD_PREFIX + record["token"]}
             recovery.forget_record = True

@@ -73,8 +73,9 @@ def describe_remote(
     """The listing entry of the copy ``name`` on a target (the shape of a scan_directory
     entry, with ``name``, ``size``, ``mtime`` and ``sidecar_data``); ``sidecar_data`` is
     False when no sidecar is there, None when it was too big to read."""
-    entry: Dict[str, Any] = dict(name=name, path=where(name), sidecar=where(name + SIDECAR_SUFFIX), status="complete", reason=None, volume=None,
-                 created=None, metadata=None, size=size, mtime=mtime, sidecar_data=sidecar_data)
+    entry: Dict[str, Any] = dict(
+        name=name, path=where(name), sidecar=where(name + SIDECAR_SUFFIX), status="complete", reason=None, volume=None,
+        created=None, metadata=None, size=size, mtime=mtime, sidecar_data=sidecar_data)
     if sidecar_data is False:
         entry.update(status="incomplete", reason="no metadata sidecar: the copy did not finish (or is being sent)", sidecar_data=None)
         return entry

@@ -320,7 +320,8 @@ class SshTarget(TargetBackend):
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._environment, preexec_fn=_die_with_parent,
         )
         out, err = process.stdout, process.stderr
-        assert out is not None and err is not None  # both are pipes
+        if out is None or err is None:
+            raise AssertionError("internal error: both are pipes")
         try:
             yield out
         finally:

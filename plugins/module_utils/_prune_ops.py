@@ -48,7 +48,7 @@ DEFAULT_INCOMPLETE_GRACE = "1d"
 @dataclass(frozen=True)
 class PruneOptions:
     """The options of backup_prune (see the module's documentation): the validated policy,
-    and the grace of leftovers as given (``grace_text``) and in seconds."""
+    and the grace of leftovers as given (``grace_text``) and as a duration."""
 
     path: str
     policy: RetentionPolicy
@@ -63,6 +63,8 @@ class PruneOptions:
         grace_text = DEFAULT_INCOMPLETE_GRACE if grace_text is None else str(grace_text).strip()
         return cls(path=params["path"], policy=RetentionPolicy.from_options(params), grace=parse_duration(grace_text, "incomplete_grace"),
                    grace_text=grace_text, volume=params.get("volume"))
+
+
 _SCAN_ATTEMPTS = 3
 
 

@@ -308,7 +308,8 @@ def swap_command(token: str, mode: str, secret: str, phase: Optional[str] = None
     ``stamp`` (read from a checked journal), finish a swap that a killed run left half done."""
     arguments = [token, mode, secret]
     if phase:
-        assert stamp is not None  # a journal gives both
+        if stamp is None:
+            raise AssertionError("internal error: a journal gives both")
         arguments += [phase, stamp]
     return ["sh", "-c", _SWAP_SCRIPT, "sh"] + arguments
 

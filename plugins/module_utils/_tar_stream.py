@@ -454,7 +454,8 @@ class TarParser:
     def _extension_block(self, block: bytes) -> None:
         data = block[:self._extension_size]
         typeflag = self._extension
-        assert typeflag is not None  # the extension state is entered with it (_start_extension)
+        if typeflag is None:
+            raise AssertionError("internal error: the extension state is entered with it (_start_extension)")
         try:
             if typeflag == b"x":
                 if self._extended is not None:
@@ -647,7 +648,8 @@ class TarParser:
         """One block of a 1.0 sparse map: decimal lines (the count, then offset and length
         of each segment) at the start of the member's data, padded with NULs to a block."""
         member = self._member
-        assert member is not None and self._sparse is not None  # the sparsemap state is entered with both (_start_member)
+        if member is None or self._sparse is None:
+            raise AssertionError("internal error: the sparsemap state is entered with both (_start_member)")
         self._stored_left -= BLOCK
         self._padding_left = _padded(self._stored_left) - self._stored_left
         try:
@@ -678,7 +680,8 @@ class TarParser:
         self._begin_data()
 
     def _begin_data(self) -> None:
-        assert self._member is not None  # called once a member's header is read
+        if self._member is None:
+            raise AssertionError("internal error: called once a member's header is read")
         self.handler.member_start(self._member)
         if self._stored_left:
             self._state = "data"
@@ -690,13 +693,15 @@ class TarParser:
     def _take_data(self, view: memoryview, position: int) -> int:
         step = min(self._stored_left, len(view) - position)
         member = self._member
-        assert member is not None  # the data state is entered with a member (_begin_data)
+        if member is None:
+            raise AssertionError("internal error: the data state is entered with a member (_begin_data)")
         if member.sparse_map is None:
             self.handler.member_data(member, self._logical, view[position:position + step])
             self._logical += step
         else:
             numbers = self._segments
-            assert numbers is not None  # set with the member's sparse map (_set_sparse_map)
+            if numbers is None:
+                raise AssertionError("internal error: set with the member's sparse map (_set_sparse_map)")
             done = 0
             while done < step:
                 while not self._segment_left:
@@ -714,7 +719,8 @@ class TarParser:
         return position + step
 
     def _finish_member(self) -> None:
-        assert self._member is not None  # called at the end of a member's data
+        if self._member is None:
+            raise AssertionError("internal error: called at the end of a member's data")
         self.handler.member_end(self._member)
         self._member = None
         if self._padding_left:

@@ -102,7 +102,8 @@ def compare(archive_records: Iterable[Tuple[bytes, bytes]], target_records: Iter
     wanted, have = next(archive_iter, None), next(target_iter, None)
     while wanted is not None or have is not None:
         if have is None or (wanted is not None and _key(wanted[0]) < _key(have[0])):
-            assert wanted is not None  # the loop runs while either side has an entry
+            if wanted is None:
+                raise AssertionError("internal error: the loop runs while either side has an entry")
             differences.note("added", wanted[0])
             wanted = next(archive_iter, None)
         elif wanted is None or _key(have[0]) < _key(wanted[0]):

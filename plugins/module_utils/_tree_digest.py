@@ -228,15 +228,18 @@ class TreeDigest:
 
     def member_data(self, member: Member, offset: int, data: memoryview) -> None:
         if member.kind == "file":
-            assert self._content is not None  # set by member_start for a file
+            if self._content is None:
+                raise AssertionError("internal error: set by member_start for a file")
             self._content.update(offset, data)
 
     def member_end(self, member: Member) -> None:
         path = self._path
-        assert path is not None  # set by member_start
+        if path is None:
+            raise AssertionError("internal error: set by member_start")
         content = b""
         if member.kind == "file":
-            assert self._content is not None  # set by member_start for a file
+            if self._content is None:
+                raise AssertionError("internal error: set by member_start for a file")
             content = self._content.hexdigest(member.size).encode("ascii")
             self.bytes += member.size
         if path:
