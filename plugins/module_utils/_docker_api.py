@@ -172,12 +172,24 @@ class EngineAPI:
         with _refusals():
             self._client.unpause(container)
 
-    def remove_container(self, container: str) -> bool:
-        """Remove ``container``, running or not; False when it was gone already."""
+    def remove_container(self, container: str, settle_seconds: float = 5.0) -> bool:
+        """Remove ``container``, running or not; False when it was gone already, or when
+        another client was removing it (runs on one host reap the same leftovers, and the
+        engine refuses a second removal with 409: this waits up to ``settle_seconds`` for the
+        first to end, and raises EngineRefused if the container is still there then)."""
         try:
             with _refusals():
                 self._client.remove_container(container, force=True)
         except EngineNotFound:
+            return False
+        except EngineRefused as exc:
+            if exc.status != 409:
+                raise
+            deadline = time.monotonic() + settle_seconds
+            while self.inspect_container(container) is not None:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
             return False
         return True
 

@@ -175,23 +175,12 @@ class HelperRunner:
             abandoned = owner_is_gone(owner)
             if not abandoned and summary.get("State") not in ("running", "paused", "restarting"):
                 abandoned = now - self._finished_at(summary["Id"], now) > STOPPED_HELPER_GRACE_SECONDS
-            if abandoned and self._remove_abandoned(summary["Id"]):
-                self.reaped.append(summary["Id"][:12])
-
-    def _remove_abandoned(self, container_id, attempts=3):
-        """Remove an abandoned helper; False when it is gone already. Runs on one host reap
-        the same leftovers: the engine refuses a removal while another one is under way
-        (409), so a refusal is checked against the container's presence and tried again."""
-        for attempt in range(attempts):
-            try:
-                return self.api.remove_container(container_id)
-            except EngineRefused as exc:
-                if self.api.inspect_container(container_id) is None:
-                    return False  # another run removed it meanwhile
-                if attempt == attempts - 1:
-                    raise HelperError("Cannot remove abandoned helper container %s: %s" % (container_id[:12], exc))
-                time.sleep(1)
-        return False
+            if abandoned:
+                try:
+                    if self.api.remove_container(summary["Id"]):
+                        self.reaped.append(summary["Id"][:12])
+                except EngineRefused as exc:
+                    raise HelperError("Cannot remove abandoned helper container %s: %s" % (summary["Id"][:12], exc))
 
     def _finished_at(self, container_id, default):
         details = self.api.inspect_container(container_id)

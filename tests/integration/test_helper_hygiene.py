@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import secrets
+import threading
 
 import pytest
 from docker.errors import NotFound
+
+from ansible_collections.persist.docker.plugins.module_utils._docker_api import EngineAPI
 
 
 @pytest.mark.parametrize(
@@ -54,3 +57,31 @@ def test_next_run_reaps_a_helper_whose_owner_died_and_spares_those_of_other_host
     assert live_elsewhere.status == "running"
     stopped_elsewhere.reload()
     assert stopped_elsewhere.status == "exited"
+
+
+def test_two_runs_removing_the_same_leftover_at_once_both_go_on(engine, docker_client, this_host):
+    """Runs on one host reap the same abandoned helper; the engine refuses the second of two
+    simultaneous removals (409, one is under way). Neither may fail: one removed it, the
+    other finds it gone."""
+    api = EngineAPI(docker_client.api)
+    for attempt in range(3):
+        leftover = engine.fake_helper("removed-twice-%d" % attempt, "%s/999999/0" % this_host, running=True)
+        start = threading.Barrier(2)
+        results, errors = [], []
+
+        def remove():
+            start.wait()
+            try:
+                results.append(api.remove_container(leftover.id))
+            except Exception as exc:  # the test's point: none may get here
+                errors.append(exc)
+
+        threads = [threading.Thread(target=remove) for _side in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert sorted(results) == [False, True]
+        with pytest.raises(NotFound):
+            docker_client.containers.get(leftover.id)
