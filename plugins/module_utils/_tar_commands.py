@@ -123,12 +123,17 @@ if [ "$extracted" -ne 0 ]; then
     tail -c 3000 /tmp/extract.log >&2
     exit 1
 fi
+# The staged files go to disk while they are read back (see _SWAP_SCRIPT: the swap waits
+# for them); the read-back reads them from memory meanwhile.
+sync -f "$staging" &
+flushing=$!
 mkfifo /tmp/again
 READ_BACK --directory=/source . >/tmp/again &
 if ! READ_BACK --directory="/volume/$staging" . | cmp -s /tmp/again -; then
     echo "the staged tree does not read back as the source" >&2
     exit DIFFERS
 fi
+wait "$flushing"
 wait
 """
 
@@ -153,6 +158,17 @@ _COPY_SCRIPT = (
     .replace("DIFFERS", str(COPY_DIFFERS))
 )
 
+
+# Reading a staged tree back (restore, and copy across engines): the staged files go to disk
+# meanwhile (the swap waits for them, see _SWAP_SCRIPT), and tar reads them from memory.
+_STAGED_TREE_SCRIPT = r"""
+set -eu
+staging=/volume/.persist-staging-$1
+sync -f "$staging" &
+flushing=$!
+CREATE --directory="$staging" .
+wait "$flushing"
+""".replace("CREATE", _quoted(_tar_create_options(())))
 
 # The swap, driven by a journal so that a run killed at any point is finished by the next.
 # Arguments: TOKEN MODE SECRET, and PHASE STAMP when finishing a swap a killed run left (the
@@ -192,6 +208,9 @@ if [ -z "$phase" ]; then
         exit 1
     fi
     real_dir "$staging" || { echo "the staging directory $staging is missing or not a directory" >&2; exit 1; }
+    # Every staged file on disk, whatever file system holds the volume, before the journal
+    # lets anything of the old tree go (sync -f: the whole file system, as syncfs(2)).
+    sync -f "$staging"
     # The archive's root mtime, which tar gave the staging root: moving entries changes it.
     stamp=$(stat -c %.9Y "$staging")
     record aside
@@ -235,7 +254,8 @@ elif [ "$phase" = aside ]; then
             fi
         done' sh {} +)
     cp -a -l -T --remove-destination "$staging" .
-    sync .
+    # The new links are in every directory of the tree, not only the root's.
+    sync -f .
     record clean
     phase=clean
 fi
@@ -299,8 +319,9 @@ def copy_command(token: str) -> List[str]:
 
 
 def staged_tree_command(token: str) -> List[str]:
-    """Stream the staging tree TOKEN inside the volume at /volume as tar_create_command does."""
-    return _tar_create_options(()) + ["--directory=%s/.persist-staging-%s" % (VOLUME_MOUNT, token), "."]
+    """Stream the staging tree TOKEN inside the volume at /volume as tar_create_command does,
+    while its files go to disk (see _STAGED_TREE_SCRIPT)."""
+    return ["sh", "-c", _STAGED_TREE_SCRIPT, "sh", token]
 
 
 def swap_command(token: str, mode: str, secret: str, phase: Optional[str] = None, stamp: Optional[str] = None) -> List[str]:
