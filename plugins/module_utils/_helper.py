@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 from ansible_collections.persist.docker.plugins.module_utils._docker_api import (
     close_socket,
@@ -86,6 +87,7 @@ class HelperRunner:
         self._image_ready = False
         self._fast = None  # not proved yet; then a FastPath, or False for the API stream
         self.reaped = []
+        self._removals = []  # threads removing helpers that wrote bulk data, see _remove_soon
         # How the bulk data of this run's helpers travelled: "fifo" and/or "api".
         self.transports = set()
 
@@ -126,9 +128,27 @@ class HelperRunner:
         return None
 
     def close(self):
-        """Remove what this run kept on the host (the fast path's directory)."""
+        """Wait for the helpers being removed, then remove what this run kept on the host (the
+        fast path's directory)."""
+        for thread in self._removals:
+            thread.join()
         if self._fast:
             self._fast.close()
+
+    def _remove_soon(self, run):
+        """Remove ``run``, a helper that wrote bulk data and ended well, in a thread: the engine
+        unmounts its root file system, which writes out the file system under it first (the
+        data just written, when the volume is there too). The next helper (a read-back) works
+        meanwhile; the swap makes the data durable itself (see _tar_commands). close() waits."""
+        def remove():
+            try:
+                run.remove()
+            except Exception:  # the next run reaps it by its label
+                pass
+
+        thread = threading.Thread(target=remove, name="persist-remove", daemon=True)
+        thread.start()
+        self._removals.append(thread)
 
     def prepare(self):
         """Remove abandoned helpers, then make sure the image is there (pulling per policy)."""
@@ -209,11 +229,9 @@ class HelperRunner:
             self.transports.add("fifo" if fast else "api")
         if not fast:
             run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special)
-            try:
+            with self._removing(run, bulk and writes is not None):
                 yield from run.output()
                 run.finish()
-            finally:
-                run.remove()
             return
         host_fifo, container_fifo = fast.fifo()
         reader = open_reader(host_fifo)
@@ -225,11 +243,11 @@ class HelperRunner:
             os.unlink(host_fifo)
             raise
         try:
-            run.drain_in_background()
-            yield from prefetch(read_fifo(reader, run.running))
-            run.finish()
+            with self._removing(run, bulk and writes is not None):
+                run.drain_in_background()
+                yield from prefetch(read_fifo(reader, run.running))
+                run.finish()
         finally:
-            run.remove()
             os.unlink(host_fifo)
 
     def run_with_input(self, command, volumes, chunks, what, special=False, bulk=False):
@@ -247,7 +265,7 @@ class HelperRunner:
             self.transports.add("fifo" if fast else "api")
         if not fast:
             run = self._start(command, volumes, what, writable=True, stdin=True, special=special)
-            try:
+            with self._removing(run, bulk):
                 # Producing the input (reading, decompressing) overlaps with sending it.
                 for chunk in prefetch(chunks):
                     run.send(chunk)
@@ -255,8 +273,6 @@ class HelperRunner:
                 output = b"".join(run.output())
                 run.finish()
                 return output
-            finally:
-                run.remove()
         host_fifo, container_fifo = fast.fifo()
         writer = open_writer(host_fifo)
         try:
@@ -267,12 +283,26 @@ class HelperRunner:
             os.unlink(host_fifo)
             raise
         try:
-            run.drain_in_background()
-            run.send_through(writer, prefetch(chunks))
-            return run.finish()
+            with self._removing(run, bulk):
+                run.drain_in_background()
+                run.send_through(writer, prefetch(chunks))
+                return run.finish()
         finally:
-            run.remove()
             os.unlink(host_fifo)
+
+    @contextmanager
+    def _removing(self, run, wrote_bulk):
+        """Remove ``run`` when the block ends: at once when it failed, else in a thread for a
+        helper that wrote bulk data (see _remove_soon)."""
+        try:
+            yield
+        except BaseException:
+            run.remove()
+            raise
+        if wrote_bulk:
+            self._remove_soon(run)
+        else:
+            run.remove()
 
     def start_holder(self, name, labels, what):
         """Start a container called ``name`` that lives while this process holds it.

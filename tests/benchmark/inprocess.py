@@ -66,7 +66,10 @@ def main():
     engine = VolumeEngine(api, HelperRunner(api, Helper.from_params(params)))
     options = getattr(ops, options_name).from_params(params)
     started = time.monotonic()
-    result = getattr(ops, function_name)(engine, options, False)
+    try:
+        result = getattr(ops, function_name)(engine, options, False)
+    finally:
+        engine.helpers.close()
     shown = {key: value for key, value in result.items() if key not in ("diff", "differences", "actions")}
     print("%s: %.2f s\n%s" % (operation, time.monotonic() - started, json.dumps(shown, indent=1, default=str)[:3000]), file=sys.stderr)
 
