@@ -161,7 +161,8 @@ options:
       - V(fail) refuses and lists them.
       - V(stop) stops them (dependents first, waiting O(stop_timeout) seconds each), does the work,
         and starts exactly those again, dependencies first, also when the work fails. The result
-        says for how long each was down.
+        says for how long each was down. A restore stops them only once the archive is extracted
+        into its staging tree, for reading that tree back and the swap.
       - V(pause) freezes them for the duration of a backup (not allowed for a restore). The copy is
         only crash-consistent, and the result and the sidecar say so.
       - V(ignore) copies the live data anyway, which is crash-consistent at best; the result and

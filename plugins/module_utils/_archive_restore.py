@@ -37,10 +37,11 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, *, allow_spec
     in (``mode`` replace or merge); see the module doc. ``commit`` is the Consistency guard
     (or _swap.NO_GUARD). Without ``verified`` this is the archive's first read: it is
     verified as it is extracted (the safety rules before each member reaches tar, sha256 and
-    tree digest before the swap); ``observe(path, record)`` then sees each entry as it passes,
-    and ``before_read_back(token)`` runs once the archive proved to be what its sidecar says
-    (it may raise to discard the staging tree). Any failure before the swap leaves the
-    target's entries as they were."""
+    tree digest before the swap); ``observe(path, record)`` then sees each entry as it passes.
+    ``before_read_back(token)`` runs once the archive is staged and proved to be what its
+    sidecar says, before the staged tree is read back (it may raise to discard the staging
+    tree; a restore stops the containers in the way there). Any failure before the swap leaves
+    the target's entries as they were."""
     path = entry["path"]
     version = digest_version(entry)
     ending = " The target volume was not changed."
@@ -54,8 +55,8 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, *, allow_spec
     def check_staged(token):
         if not verified:
             check_against_sidecar(archive, approver, entry, ending)
-            if before_read_back is not None:
-                before_read_back(token)
+        if before_read_back is not None:
+            before_read_back(token)
         staged = read_staged(engine, target, token, version)
         if staged.hexdigest() != entry["metadata"]["tree"]["digest"]:
             first = _first_difference(engine, archive, target, token, version)

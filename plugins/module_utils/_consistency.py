@@ -11,6 +11,10 @@
     -> the work (which calls ``before_commit()`` before it makes anything final)
     -> start/unpause those containers -> post-commands -> unlock
 
+A guard made with ``late_quiesce`` leaves the stop or pause to the work, which calls
+``quiesce()`` once it needs the containers still: a restore writes its staging tree while
+they run, and stops them only to read that tree back and swap it in.
+
 Whatever fails, the way back runs: containers that were running run again, post-commands
 run once pre-commands ran, and the lock is released. A failure on the way back is reported
 with the original one, or as the failure of a task whose work itself succeeded.
@@ -56,9 +60,9 @@ def _acted(entries):
 class Consistency:
     """See the module docstring. ``volumes`` is a list of (volume name, READS or WRITES);
     ``options`` is an _options.ConsistencyOptions; ``operation`` names the module for lock labels and
-    messages."""
+    messages; ``late_quiesce``: see the module docstring."""
 
-    def __init__(self, engine, volumes, options, check_mode, operation):
+    def __init__(self, engine, volumes, options, check_mode, operation, late_quiesce=False):
         self.engine = engine
         self.api = engine.api
         self.volumes = sorted(volumes)
@@ -70,6 +74,8 @@ class Consistency:
         self.hooks = []
         self.actions = []
         self._pre_started = False
+        self._late = late_quiesce
+        self._quiesced = False
         # The operation's result, set by it, so that a failure on the way back still reports it.
         self.result = None
         # Volumes left in the middle of a swap: their containers are not started again.
@@ -101,8 +107,16 @@ class Consistency:
         self._pre_started = True
         self.hooks.extend(run_hooks(self.api, self.options.pre_commands, "pre", stop_at_failure=True))
         raise_for(self.hooks, "so nothing was done to the data")
-        self.quiet.quiesce()
+        if not self._late:
+            self.quiesce()
         self._describe_plan(performed=True)
+
+    def quiesce(self):
+        """Stop and pause the containers the plan says (once; nothing in check mode)."""
+        if self.check_mode or self._quiesced:
+            return
+        self._quiesced = True
+        self.quiet.quiesce()
 
     def _lock_all(self):
         """Lock every volume (in name order, so two runs never wait on each other), then
@@ -142,6 +156,8 @@ class Consistency:
         held and no container that had to be stopped or paused runs now."""
         if self.check_mode:
             return
+        if not self._quiesced:
+            raise AssertionError("internal error: the work commits before the containers in the way were stopped")
         for lock in self.locks:
             if not lock.held():
                 raise VolumeLocked(

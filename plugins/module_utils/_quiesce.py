@@ -211,12 +211,21 @@ class Quiescer:
                 problems.append("container %s could not be unpaused: %s" % (self._names.get(container_id, container_id[:12]), exc))
         return problems
 
+    def _performed(self, entry):
+        """Whether the entry's action happened (a restore that failed before it stopped its
+        containers stopped none)."""
+        if entry["action"] == "pause":
+            return entry["id"] in self._paused or entry["state"] == "paused"
+        if entry["action"] == "stop":
+            return entry["id"] in self._stopped
+        return entry["action"] == "ignore"
+
     def report(self, check_mode):
         """The ``consistency`` part of a result."""
         containers = []
         for entry in self.entries:
             shown = dict((key, entry[key]) for key in ("name", "id", "volume", "state", "read_only", "mount_path", "policy", "policy_from", "action"))
-            shown["performed"] = not check_mode and entry["action"] in ("stop", "pause", "ignore")
+            shown["performed"] = not check_mode and self._performed(entry)
             if entry["id"] in self._downtime:
                 shown["downtime_seconds"] = self._downtime[entry["id"]]
             if "killed_after_stop_timeout" in entry:

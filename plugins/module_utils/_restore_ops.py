@@ -146,18 +146,13 @@ def restore(engine, options, check_mode):
     return _Restore(engine, options, check_mode, entry, current).run(identities)
 
 
-def _nothing_to_compare_or_stop(engine, current, restore_when):
+def _nothing_to_compare(current, restore_when):
     """Whether the archive may be verified while it is extracted, in one read: a missing
-    target (or restore_when always), with no running container to stop first. The staging
-    tree is swapped in only once the whole archive passed, so nothing reaches the volume's
-    entries before that; with containers to stop, the archive is verified first instead, so
-    that they are down only for the extraction and the swap. (An empty target with no
-    running container is read in one pass too: see restore.)"""
-    if current is None:
-        return True
-    if restore_when != "always":
-        return False
-    return not _running_users(engine, current)
+    target, or restore_when always. The staging tree is swapped in only once the whole archive
+    passed, so nothing reaches the volume's entries before that. Containers in the way run
+    meanwhile (see _Restore.run). (An empty target with no running container is read in one
+    pass too: see _Restore.run.)"""
+    return current is None or restore_when == "always"
 
 
 def _running_users(engine, current):
@@ -181,7 +176,10 @@ class _Restore:
         self.current = current
         self.target = options.volume
         self.settings = _settings_to_create(entry, options) if current is None else None
-        self.guard = Consistency(engine, [(self.target, WRITES)], options.consistency, check_mode, "volume_restore")
+        # The containers in the way are stopped (or paused) only once the archive is staged:
+        # for reading the staged tree back, the swap and nothing else (see _locked).
+        self.guard = Consistency(engine, [(self.target, WRITES)], options.consistency, check_mode, "volume_restore",
+                                 late_quiesce=True)
         self.result = dict(
             changed=False, volume=self.target, archive=summarize(entry["path"], entry["metadata"]), actions=[],
             finished_interrupted=False, skipped_reason=None,
@@ -192,7 +190,7 @@ class _Restore:
         check_mode = self.check_mode
         with open_archive(self.entry, identities) as archive:
             pending = current is not None and reserved_state(engine, self.target).entries
-            one_pass = not check_mode and not pending and _nothing_to_compare_or_stop(engine, current, self.options.restore_when)
+            one_pass = not check_mode and not pending and _nothing_to_compare(current, self.options.restore_when)
             empty_root = None
             if not check_mode and not pending and not one_pass and current is not None and not _running_users(engine, current):
                 empty_root = engine.root_if_empty(self.target, digest_version(self.entry))
@@ -243,15 +241,19 @@ class _Restore:
         return True
 
     def _locked(self, archive, pending, one_pass, empty_root):
-        """The restore proper, under the lock and with the containers in the way stopped; with
-        ``one_pass`` the archive is verified while it is extracted. ``empty_root`` is the root
-        record of an empty target: its differences are the archive's entries, noted as they
-        pass; with restore_when different, a staged tree that would change nothing is
-        discarded."""
+        """The restore proper, under the lock; with ``one_pass`` the archive is verified while
+        it is extracted. The containers in the way run on while the archive is extracted into
+        the staging tree (hidden, and read back after they stopped: whatever they write there
+        fails the read-back), and are stopped for the read-back and the swap; finishing an
+        interrupted swap stops them first. ``empty_root`` is the root record of an empty
+        target: its differences are the archive's entries, noted as they pass; with
+        restore_when different, a staged tree that would change nothing is discarded (and
+        nothing is stopped)."""
         engine, result, check_mode, settings = self.engine, self.result, self.check_mode, self.settings
         target, mode = self.target, self.options.write.mode
         planned = len(result["actions"])
         if pending:
+            self.guard.quiesce()
             finished, warnings = recover(engine, target, self.guard, check_mode, self.options.consistency.recovery, result["actions"])
             result["finished_interrupted"] = finished
             result.setdefault("warnings", []).extend(warnings)
@@ -268,9 +270,15 @@ class _Restore:
         if settings is not None:
             engine.create(target, settings[0], settings[1], settings[2])
         started = time.time()
-        observe = before_read_back = None
+        observe = noting = None
         if empty_root is not None:
-            observe, before_read_back = self._noting_differences(empty_root, planned)
+            observe, noting = self._noting_differences(empty_root, planned)
+
+        def before_read_back(token):
+            if noting is not None:
+                noting(token)
+            self.guard.quiesce()
+
         try:
             extract_and_swap(engine, archive, self.entry, target, mode, self.guard, allow_special=self.options.write.allow_special,
                              verified=not one_pass, observe=observe, before_read_back=before_read_back)

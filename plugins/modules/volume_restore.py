@@ -37,8 +37,10 @@ description:
     no container is stopped then.
   - Safe around live containers. By default it refuses a target that a running container mounts.
     With O(containers=stop) (or the label C(persist.docker.containers=stop) on each container) they
-    are stopped for the extraction and swap, and started again afterwards. A swap that stops part
-    way keeps them stopped until a run finishes it.
+    keep running while the archive is verified and extracted into the hidden staging tree, are
+    stopped for the read-back of that tree and the swap only, and are started again afterwards.
+    Whatever they write into the staging tree meanwhile fails the read-back, and nothing is
+    swapped in. A swap that stops part way keeps them stopped until a run finishes it.
   - Serialized. Two runs on the same volume never interleave; the second waits (O(lock_timeout)).
 author:
   - persist.docker maintainers (@persist-docker)
@@ -271,7 +273,9 @@ verify_seconds:
   returned: when the archive was read
   type: float
 extract_seconds:
-  description: Time spent extracting, reading back and swapping; containers that had to be stopped were down for this.
+  description:
+    - Time spent extracting, reading back and swapping. Containers that had to be stopped were down
+      for the read-back and the swap only (RV(consistency.containers) gives each one's C(downtime_seconds)).
   returned: when the volume was restored
   type: float
 member:

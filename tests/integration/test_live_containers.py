@@ -272,6 +272,64 @@ def test_restore_refuses_pause_and_with_stop_restores_under_a_stopped_container(
     assert _started_at(user) != started and user.status == "running"
 
 
+# Watches the volume at /data: says once per run whether a staging tree appeared while it ran
+# (and, with PLANT=1, writes a file into it), and says when it is asked to stop.
+WATCHER = ["sh", "-c", """
+trap 'echo "stopping"; exit 0' TERM
+seen=
+while :; do
+    for staging in /data/.persist-staging-*; do
+        [ -d "$staging" ] || continue
+        [ -n "$seen" ] || echo "staging seen while running"
+        seen=1
+        if [ "${PLANT:-}" = 1 ]; then echo planted >"$staging/planted" 2>/dev/null || true; fi
+    done
+    sleep 0.01
+done
+"""]
+
+
+def _restore_under_a_watcher(run_module, engine, backup_dir, suffix, plant):
+    """A volume of 48 MiB backed up, then changed, with a running WATCHER on it; returns
+    (volume root, watcher, the restore's result with containers: stop)."""
+    name = engine.create_volume(suffix)
+    root = engine.mountpoint(name)
+    write_file(os.path.join(root, "bulk"), os.urandom(48 << 20))
+    write_file(os.path.join(root, "state"), b"backed up\n")
+    backup = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    assert backup["changed"] is True, backup
+    write_file(os.path.join(root, "state"), b"changed later\n")
+    watcher = engine.container(suffix, name, state="running", command=WATCHER, environment={"PLANT": "1" if plant else "0"})
+    return root, watcher, run_module("volume_restore", volume=name, src=backup["archive"]["path"], containers="stop")
+
+
+def test_a_restore_stops_its_containers_only_to_read_the_staged_tree_back_and_swap_it(run_module, engine, backup_dir):
+    root, watcher, result = _restore_under_a_watcher(run_module, engine, backup_dir, "late-stop", plant=False)
+
+    assert not result.get("failed"), result
+    with open(os.path.join(root, "state"), "rb") as handle:
+        assert handle.read() == b"backed up\n"
+    log = watcher.logs().decode()
+    assert log.index("staging seen while running") < log.index("stopping"), log
+    [entry] = result["consistency"]["containers"]
+    assert (entry["action"], entry["performed"]) == ("stop", True)
+    assert entry["downtime_seconds"] < result["extract_seconds"], result
+    watcher.reload()
+    assert watcher.status == "running"
+
+
+def test_what_a_running_container_writes_into_the_staging_tree_fails_the_read_back(run_module, engine, backup_dir):
+    root, watcher, result = _restore_under_a_watcher(run_module, engine, backup_dir, "planter", plant=True)
+
+    assert result.get("failed") is True, result
+    assert "does not read back as the archive" in result["msg"] and "planted" in result["msg"], result["msg"]
+    with open(os.path.join(root, "state"), "rb") as handle:
+        assert handle.read() == b"changed later\n", "nothing was swapped in"
+    assert not [entry for entry in os.listdir(root) if entry.startswith(".persist-")]
+    watcher.reload()
+    assert watcher.status == "running", "the container that was stopped runs again"
+
+
 def test_containers_are_stopped_dependents_first_and_started_dependencies_first(run_module, engine, backup_dir, docker_client):
     name = engine.create_volume("order")
     # "app" shares the network namespace of "db": it cannot start before db does.
