@@ -55,12 +55,14 @@ def run_dataset(session, dataset, size_bytes, options, selected):
     log("%s: %d files, %d directories, %d symlinks, %.1f MiB, built in %.1f s" % (
         dataset, details["files"], details["directories"], details["symlinks"], details["bytes"] / report.MIB,
         details["build_seconds"]))
-    context = row_catalogue.Context(session, dataset, volume, details["bytes"])
+    context = row_catalogue.Context(session, dataset, volume, details)
     # Every row starts warm: the source is read once before any is timed (see docs/benchmark.md).
     datasets.warm(context.source_mountpoint)
     results = {}
     for row in selected:
         results[row.name] = report.RowResults(row.name, row.kind, row.operation)
+        if not row.applies_to(dataset):
+            results[row.name].status = row.not_applicable()
     for repetition in range(options.repeat):
         context.repetition = repetition
         context.reset()
@@ -78,8 +80,10 @@ def run_dataset(session, dataset, size_bytes, options, selected):
                 # Whatever a row wrote is on disk before the next row starts, untimed.
                 os.sync()
             result.add(outcome)
-            log("%s %s #%d: %.2f s%s" % (dataset, row.name, repetition + 1, outcome.wall_seconds,
-                                         "" if outcome.peak_rss_bytes is None else ", peak RSS %.1f MiB" % (outcome.peak_rss_bytes / report.MIB)))
+            log("%s %s #%d: %.2f s%s%s" % (
+                dataset, row.name, repetition + 1, outcome.wall_seconds,
+                "" if outcome.peak_rss_bytes is None else ", peak RSS %.1f MiB" % (outcome.peak_rss_bytes / report.MIB),
+                "" if outcome.down_seconds is None else ", down %.2f s" % outcome.down_seconds))
         if context.tree_digest:
             details["tree_digest"] = context.tree_digest
         if context.restored_volume:
@@ -88,6 +92,7 @@ def run_dataset(session, dataset, size_bytes, options, selected):
     for result in results.values():
         if result.status == "ok" and not result.walls:
             result.status = "not run (--recipe-repeat 0)"
+    context.close()
     session.remove_volume(volume)
     return results, details
 

@@ -20,9 +20,13 @@ import subprocess
 import time
 import zlib
 
+from docker.errors import APIError
+
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 POSTGRES_IMAGE = "persist-test/postgres:15"
+# pgbench -i puts this many rows into pgbench_accounts per unit of scale.
+ACCOUNTS_PER_SCALE = 100000
 # Measured on PostgreSQL 15 (pgbench -i, default steps, wal_level minimal): an initialised
 # cluster holds about 40 MB (16 MB of it one WAL segment), and each unit of scale adds
 # 100,000 accounts, about 15.7 MB of table and index.
@@ -68,17 +72,8 @@ def build_postgres(docker_client, volume, container_name, size_bytes, log):
     # (the clean shutdown writes everything, and os.sync() follows) and a larger sort memory
     # for the primary keys make the load faster.
     settings = ["wal_level=minimal", "max_wal_senders=0", "fsync=off", "full_page_writes=off", "maintenance_work_mem=256MB"]
-    container = docker_client.containers.run(
-        POSTGRES_IMAGE,
-        ["postgres"] + [argument for setting in settings for argument in ("-c", setting)],
-        name=container_name,
-        detach=True,
-        network_mode="none",
-        environment={"POSTGRES_HOST_AUTH_METHOD": "trust"},
-        volumes={volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
-    )
+    container = run_postgres(docker_client, volume, container_name, settings)
     try:
-        _wait_healthy(container, timeout=180)
         started = time.monotonic()
         code, output = container.exec_run(["pgbench", "-i", "-s", str(scale), "-q", "postgres"], user="postgres")
         if code != 0:
@@ -97,16 +92,41 @@ def build_postgres(docker_client, volume, container_name, size_bytes, log):
     return {"pgbench_scale": scale}
 
 
-def _wait_healthy(container, timeout):
+def run_postgres(docker_client, volume, container_name, settings=()):
+    """Start PostgreSQL 15 on ``volume`` (its data directory), with no network and local
+    connections trusted, ``settings`` (``name=value``) for this run only; returns the container
+    once the server accepts connections (it is removed if it does not)."""
+    container = docker_client.containers.run(
+        POSTGRES_IMAGE,
+        ["postgres"] + [argument for setting in settings for argument in ("-c", setting)],
+        name=container_name,
+        detach=True,
+        network_mode="none",
+        environment={"POSTGRES_HOST_AUTH_METHOD": "trust"},
+        volumes={volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
+    )
+    try:
+        wait_ready(container, timeout=180)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return container
+
+
+def wait_ready(container, timeout):
+    """Return once the server accepts connections; RuntimeError if it exits or takes longer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        # The image's own health check: the real server (PID 1) answers pg_isready.
-        code, _output = container.exec_run(["/usr/local/bin/healthcheck.sh"])
-        if code == 0:
-            return
         container.reload()
         if container.status != "running":
-            raise RuntimeError("PostgreSQL exited during start: %s" % container.logs(tail=20).decode("utf-8", "replace"))
+            raise RuntimeError("PostgreSQL is not running (%s): %s" % (container.status, container.logs(tail=5).decode("utf-8", "replace")))
+        try:
+            # The image's own health check: the real server (PID 1) answers pg_isready.
+            code, _output = container.exec_run(["/usr/local/bin/healthcheck.sh"])
+        except APIError:
+            code = None  # it stopped since: the next round says how
+        if code == 0:
+            return
         time.sleep(0.5)
     raise RuntimeError("PostgreSQL did not become ready within %d s" % timeout)
 

@@ -17,6 +17,10 @@ Four kinds of rows run on the same source volume in the same invocation:
   through the engine's API, with no work done on them (floor.py): the part of our rows that
   the design (all data through the API) fixes.
 
+The downtime rows (``*-stop``) back up and restore a volume that a running service uses,
+stopping it for the work, and also give the seconds the service was down (service.py). They
+apply to the postgres data set only (a row declares its data sets; the others show it "n/a").
+
 Each row's ``run`` is the timed part; whatever it needs first (an archive to restore, an
 empty target volume) is prepared untimed, by the same code when another row makes it.
 """
@@ -28,7 +32,10 @@ import shlex
 import sys
 
 import measure
+import service
 
+# The data sets with a service that the downtime rows can stop (the uploads have none).
+WITH_SERVICE = ("postgres",)
 RECIPE_IMAGE_NOTE = "The recipe's containers run the local Debian image instead of the article's ubuntu (no registry here)."
 
 
@@ -39,34 +46,46 @@ class RowFailed(Exception):
 class Outcome:
     """One timed run of one row."""
 
-    def __init__(self, measured, archive_bytes=None, note=None, transport=None):
+    def __init__(self, measured, archive_bytes=None, note=None, transport=None, down_seconds=None):
         self.wall_seconds = measured.wall_seconds
         self.peak_rss_bytes = measured.peak_rss_bytes
         self.worker_seconds = measured.worker_seconds
         self.archive_bytes = archive_bytes
         self.note = note
         self.transport = transport
+        self.down_seconds = down_seconds
 
 
 class Row:
-    def __init__(self, name, kind, operation, run, description):
+    def __init__(self, name, kind, operation, run, description, datasets=None):
         self.name = name
         self.kind = kind  # recipe, limit, ours or floor
-        self.operation = operation  # backup, restore, copy, rebackup, noop-restore, overhead, stream-out, stream-in
+        # backup, restore, copy, rebackup, noop-restore, backup-stop, restore-stop, overhead, stream-out, stream-in
+        self.operation = operation
         self.run = run
         self.description = description
+        self.datasets = datasets  # the data sets the row applies to; None: every one
+
+    def applies_to(self, dataset):
+        return self.datasets is None or dataset in self.datasets
+
+    def not_applicable(self):
+        """The status of the row on a data set it does not apply to."""
+        return "n/a (%s only)" % ", ".join(self.datasets)
 
 
 class Context:
     """One data set at one size: its source volume and what the rows of one repetition left."""
 
-    def __init__(self, session, dataset, source_volume, source_bytes):
+    def __init__(self, session, dataset, source_volume, details):
         self.session = session
         self.dataset = dataset
         self.source = source_volume
-        self.source_bytes = source_bytes
+        self.details = details
+        self.source_bytes = details["bytes"]
         self.source_mountpoint = session.mountpoint(source_volume)
         self.repetition = 0
+        self.live = None
         self.reset()
 
     def reset(self):
@@ -76,6 +95,21 @@ class Context:
         self.ours_archive = None
         self.restored_volume = None
         self.tree_digest = None
+        self.live_recipe_archive = None
+        self.live_ours_archive = None
+
+    def service(self):
+        """The running PostgreSQL of the downtime rows, on a copy of the source (started on first use,
+        kept for every repetition)."""
+        if self.live is None:
+            self.live = service.LiveService(self.session, self.dataset, self.source_mountpoint, self.details["pgbench_scale"])
+        return self.live
+
+    def close(self):
+        """Remove what outlives a repetition: the running service and its volume."""
+        if self.live is not None:
+            self.live.remove()
+            self.live = None
 
     def directory(self, purpose):
         """A new empty directory in the work area, for this repetition."""
@@ -94,19 +128,30 @@ def _shell(context, pipeline):
     return measured
 
 
-def _recipe_container(context, purpose, mounts, command):
+def _recipe_container(context, purpose, mounts, command, stopped=None):
     """``docker run --rm`` of the article, timed; the tools inside are found through the
-    container's first process (a child of the engine, not of the docker CLI)."""
+    container's first process (a child of the engine, not of the docker CLI). With ``stopped``
+    (a container's name), the recipe around it is timed too: ``docker stop``, the run, ``docker start``."""
     session = context.session
     name = session.prefix + "recipe-%s-%s" % (context.dataset, purpose)
     argv = ["docker", "run", "--rm", "--name", name, "--network", "none"]
     for source, target in mounts:
         argv += ["-v", "%s:%s" % (source, target)]
     argv += [session.helper_image] + command
+    if stopped is not None:
+        argv = ["/bin/bash", "-c", 'docker stop "$1" >/dev/null && "${@:2}" && docker start "$1" >/dev/null', "recipe", stopped] + argv
     measured = measure.timed(argv, measure.tool_process, extra_roots=session.container_pid_finder(name))
     if measured.returncode != 0:
         raise RowFailed("%s exited %s: %s" % (" ".join(argv), measured.returncode, measured.stderr[-2000:]))
     return measured
+
+
+def _with_downtime(context, command):
+    """``command()`` (a timed run that stops and starts the service), and the seconds the service was down."""
+    try:
+        return context.service().downtime(command)
+    except service.ServiceFailed as error:
+        raise RowFailed(str(error))
 
 
 def _module(context, module, args, expect_changed):
@@ -250,6 +295,50 @@ def ours_copy(context):
     return Outcome(measured, transport=result.get("transport"))
 
 
+# ---- downtime: a running service stopped for the work --------------------------------------
+
+def recipe_backup_stop(context):
+    live = context.service()
+    backup_dir = context.directory("recipe-backup-stop")
+    measured, down = _with_downtime(context, lambda: _recipe_container(
+        context, "backup-stop", [(live.volume, "/data"), (backup_dir, "/backup")],
+        ["tar", "czf", "/backup/backup.tar.gz", "-C", "/data", "."], stopped=live.container.name,
+    ))
+    context.live_recipe_archive = os.path.join(backup_dir, "backup.tar.gz")
+    return Outcome(measured, archive_bytes=os.path.getsize(context.live_recipe_archive), down_seconds=down)
+
+
+def recipe_restore_stop(context):
+    if context.live_recipe_archive is None:
+        recipe_backup_stop(context)
+    live = context.service()
+    # The recipe's restore into a volume in use: emptied first, in the same container.
+    measured, down = _with_downtime(context, lambda: _recipe_container(
+        context, "restore-stop", [(live.volume, "/data"), (os.path.dirname(context.live_recipe_archive), "/backup")],
+        ["sh", "-c", "find /data -mindepth 1 -delete && tar xzf /backup/backup.tar.gz -C /data && sync"],
+        stopped=live.container.name,
+    ))
+    return Outcome(measured, down_seconds=down)
+
+
+def ours_backup_stop(context):
+    live = context.service()
+    dest = context.directory("ours-backup-stop")
+    args = dict(volume=live.volume, dest=dest, if_changed=False, containers="stop")
+    (measured, result), down = _with_downtime(context, lambda: _module(context, "volume_backup", args, True))
+    context.live_ours_archive = result["archive"]["path"]
+    return Outcome(measured, archive_bytes=result["archive"]["size"], transport=result.get("transport"), down_seconds=down)
+
+
+def ours_restore_stop(context):
+    if context.live_ours_archive is None:
+        ours_backup_stop(context)
+    live = context.service()
+    args = dict(volume=live.volume, src=context.live_ours_archive, restore_when="always", containers="stop")
+    (measured, result), down = _with_downtime(context, lambda: _module(context, "volume_restore", args, True))
+    return Outcome(measured, transport=result.get("transport"), down_seconds=down)
+
+
 def _floor(context, direction, transport="api"):
     script = os.path.join(context.session.repo_root, "tests", "benchmark", "floor.py")
     measured = measure.timed([sys.executable, script, direction, str(context.source_bytes), transport], measure.floor_process)
@@ -307,6 +396,15 @@ ROWS = [
         "cp -a MOUNTPOINT/. NEW_MOUNTPOINT/, then sync (host)"),
     Row("ours-copy", "ours", "copy", ours_copy,
         "volume_copy into an empty volume"),
+    Row("recipe-backup-stop", "recipe", "backup-stop", recipe_backup_stop,
+        "docker stop C; docker run --rm -v LIVE:/data -v DIR:/backup IMAGE tar czf ...; docker start C", datasets=WITH_SERVICE),
+    Row("ours-backup-stop", "ours", "backup-stop", ours_backup_stop,
+        "volume_backup containers=stop if_changed=false of LIVE, the volume C runs on", datasets=WITH_SERVICE),
+    Row("recipe-restore-stop", "recipe", "restore-stop", recipe_restore_stop,
+        "docker stop C; docker run --rm ... find /data -mindepth 1 -delete && tar xzf ... && sync; docker start C",
+        datasets=WITH_SERVICE),
+    Row("ours-restore-stop", "ours", "restore-stop", ours_restore_stop,
+        "volume_restore containers=stop restore_when=always into LIVE, of ours-backup-stop's archive", datasets=WITH_SERVICE),
     Row("floor-stream-out", "floor", "stream-out", floor_stream_out,
         "as many zero bytes as the data set holds, from a helper's stdout through the API, thrown away"),
     Row("floor-stream-in", "floor", "stream-in", floor_stream_in,

@@ -18,6 +18,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 HELPER_IMAGE = "debian:bookworm-20250908-slim"
 HELPER_LABEL = "persist.docker.helper"
 LOCK_LABEL = "persist.docker.lock"
+SWAP_LABEL = "persist.docker.swap"
+# The modules' marker containers (a volume's lock, the record of a swap into it), each labelled
+# with the name of its volume.
+MARKER_LABELS = (LOCK_LABEL, SWAP_LABEL)
 BENCH_LABEL = "persist.benchmark"
 
 
@@ -53,11 +57,13 @@ class Session:
         if self.keep:
             return
         assert volume.startswith(self.prefix), volume
-        # A module killed on Ctrl-C may leave its helpers and its lock container (named after the volume).
+        # A module killed on Ctrl-C may leave its helpers, its lock container and the record of
+        # a swap (both named after the volume).
         for helper in self.client.api.containers(all=True, filters={"label": HELPER_LABEL, "volume": volume}):
-            self._remove_container(helper["Id"])
-        for holder in self.client.api.containers(all=True, filters={"label": "%s=%s" % (LOCK_LABEL, volume)}):
-            self._remove_container(holder["Id"])
+            self.remove_container(helper["Id"])
+        for label in MARKER_LABELS:
+            for marker in self.client.api.containers(all=True, filters={"label": "%s=%s" % (label, volume)}):
+                self.remove_container(marker["Id"])
         try:
             self.client.api.remove_volume(volume, force=True)
         except NotFound:
@@ -65,7 +71,8 @@ class Session:
         if volume in self.volumes:
             self.volumes.remove(volume)
 
-    def _remove_container(self, container_id):
+    def remove_container(self, container_id):
+        """Removes the container, running or not; one already gone is fine."""
         try:
             self.client.api.remove_container(container_id, force=True)
         except NotFound:
@@ -95,10 +102,11 @@ class Session:
             return
         for container in self.client.api.containers(all=True, filters={"name": self.prefix}):
             if any(name.lstrip("/").startswith(self.prefix) for name in container["Names"]):
-                self._remove_container(container["Id"])
-        for holder in self.client.api.containers(all=True, filters={"label": LOCK_LABEL}):
-            if (holder.get("Labels") or {}).get(LOCK_LABEL, "").startswith(self.prefix):
-                self._remove_container(holder["Id"])
+                self.remove_container(container["Id"])
+        for label in MARKER_LABELS:
+            for marker in self.client.api.containers(all=True, filters={"label": label}):
+                if (marker.get("Labels") or {}).get(label, "").startswith(self.prefix):
+                    self.remove_container(marker["Id"])
         for volume in self.client.api.volumes(filters={"label": "%s=%s" % (BENCH_LABEL, self.run_id)}).get("Volumes") or []:
             self.remove_volume(volume["Name"])
         shutil.rmtree(self.workdir, ignore_errors=True)
