@@ -5,15 +5,17 @@
 # Private module_utils of persist.docker: not a public API, may change without notice.
 """The volume_restore operation: verified first, staged, read back, swapped in atomically.
 
-1. Before anything is locked or stopped, the archive is read in full and checked against
-   its sidecar (sha256, safety rules, tree digest); where the target exists and
-   ``restore_when`` is different, its live tree is compared in the same pass, and a target
-   that already equals the archive is left alone. So a running service is only ever
-   stopped for the extraction and the swap.
-2. Under the lock, with the containers in the way stopped: what an interrupted earlier run
-   left is finished or removed (only what the engine's record proves this collection wrote;
-   see _swap), then the archive is extracted through the module's own re-serialization into
-   a staging tree, read back, and swapped in (_archive_restore).
+1. Before anything is locked or stopped, where the target exists and ``restore_when`` is
+   different, the archive is read in full and checked against its sidecar (sha256, safety
+   rules, tree digest) while the target's live tree is compared in the same pass, and a
+   target that already equals the archive is left alone. Otherwise the archive is verified
+   while it is extracted (one read).
+2. Under the lock: what an interrupted earlier run left is finished or removed (only what the
+   engine's record proves this collection wrote; see _swap; the containers in the way are
+   stopped first), then the archive is extracted through the module's own re-serialization
+   into a staging tree while those containers still run. They are stopped for the read-back
+   of the staged tree (which therefore sees whatever they wrote into it) and the swap
+   (_archive_restore), so a running service is down for those two only.
 
 A target that holds reserved entries (an interrupted run) is compared only after they were
 dealt with, under the lock.

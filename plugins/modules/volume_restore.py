@@ -20,8 +20,10 @@ description:
     that grant privileges (C(security.capability), C(trusted.*)) are refused. The whole archive is
     refused, the message names the member and the rule, and the volume is not touched. Archives
     and sidecars are untrusted input; see the collection's docs/security.md.
-  - Only what was verified is written. The archive is read a second time for the extraction; each
-    block of the file must be the one the verification read. GNU tar in the helper never sees the
+  - Only what was verified is written. Where the archive was read before the extraction (to compare
+    it with the target), it is read a second time for the extraction, and each block of the file
+    must be the one the first read saw; otherwise it is verified as it is extracted, and nothing
+    staged is swapped in before the whole archive passed. GNU tar in the helper never sees the
     archive's own headers. The module re-writes every checked member with headers of its own (one
     extended header per member, written one way), so no header trick can make tar extract anything
     the checks did not see. The helper lacks the privileges (C(MKNOD), C(SETFCAP), C(FSETID)) to
