@@ -330,6 +330,34 @@ def test_what_a_running_container_writes_into_the_staging_tree_fails_the_read_ba
     assert watcher.status == "running", "the container that was stopped runs again"
 
 
+def test_a_restore_whose_archive_fails_its_checks_never_stops_the_containers(run_module, engine, backup_dir):
+    name = engine.create_volume("never-stopped")
+    root = engine.mountpoint(name)
+    write_file(os.path.join(root, "bulk"), os.urandom(4 << 20))
+    backup = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    assert backup["changed"] is True, backup
+    write_file(os.path.join(root, "state"), b"changed later\n")
+    archive = backup["archive"]["path"]
+    with open(archive, "r+b") as handle:  # one byte in the middle of the archive
+        handle.seek(os.path.getsize(archive) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    user = engine.container("never-stopped", name, state="running", command=WRITER)
+    started = _started_at(user)
+
+    # restore_when always: the archive is verified while it is extracted, with the container running.
+    result = run_module("volume_restore", volume=name, src=archive, containers="stop", restore_when="always")
+
+    assert result.get("failed") is True, result
+    [entry] = result["consistency"]["containers"]
+    assert (entry["action"], entry["performed"]) == ("stop", False) and "downtime_seconds" not in entry, entry
+    assert _started_at(user) == started and user.status == "running"
+    with open(os.path.join(root, "state"), "rb") as handle:
+        assert handle.read() == b"changed later\n"
+    assert not [entry for entry in os.listdir(root) if entry.startswith(".persist-")]
+
+
 def test_containers_are_stopped_dependents_first_and_started_dependencies_first(run_module, engine, backup_dir, docker_client):
     name = engine.create_volume("order")
     # "app" shares the network namespace of "db": it cannot start before db does.
