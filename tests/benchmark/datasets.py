@@ -21,6 +21,7 @@ import time
 import zlib
 
 from docker.errors import APIError
+from docker.types import LogConfig
 
 GIB = 1024 ** 3
 MIB = 1024 ** 2
@@ -95,13 +96,15 @@ def build_postgres(docker_client, volume, container_name, size_bytes, log):
 def run_postgres(docker_client, volume, container_name, settings=()):
     """Start PostgreSQL 15 on ``volume`` (its data directory), with no network and local
     connections trusted, ``settings`` (``name=value``) for this run only; returns the container
-    once the server accepts connections (it is removed if it does not)."""
+    once the server accepts connections (it is removed if it does not). Its log driver is
+    json-file whatever the engine's default: the downtime rows read the server's log back."""
     container = docker_client.containers.run(
         POSTGRES_IMAGE,
         ["postgres"] + [argument for setting in settings for argument in ("-c", setting)],
         name=container_name,
         detach=True,
         network_mode="none",
+        log_config=LogConfig(type="json-file"),
         environment={"POSTGRES_HOST_AUTH_METHOD": "trust"},
         volumes={volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
     )
