@@ -291,7 +291,8 @@ consistency:
       description:
         - Every container that mounts the volume, with C(policy), where it came from (C(policy_from)
           V(option), V(label) or V(default)), the C(action) taken (V(stop), V(pause), V(ignore) or
-          V(none)) and whether it was C(performed) (false in check mode).
+          V(none)) and whether it was C(performed) (false in check mode, and for a container the run
+          failed before it could stop or pause).
         - C(downtime_seconds) for stopped containers, and C(killed_after_stop_timeout) when the
           engine had to kill one.
       type: list
