@@ -10,7 +10,9 @@ GiB. When this module runs on the engine's own host, a helper can hand its tar s
 FIFO instead. That is allowed only when it is proved: the module makes a fresh private (0700)
 directory with a random token in it, and a helper that bind-mounts that directory must read
 the token back. Remote and rootless engines, and a module running in a container with the
-engine's socket, fail the proof and keep the API stream.
+engine's socket, fail the proof and keep the API stream. The proof costs no container of its
+own when a short helper (a listing) runs before the first bulk one: that helper carries it
+(FastPath.carrying_proof).
 
 The directory is bound only into this run's helpers, holds FIFOs (never data at rest), and
 is removed when the run ends; a directory of a killed run is removed by the next run.
@@ -32,6 +34,8 @@ import time
 FAST_MOUNT = "/persist-fast"
 DIRECTORY_PREFIX = "persist-fast-"
 TOKEN_FILE = "token"
+# Hex digits of the token.
+TOKEN_LENGTH = 32
 PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
 _POLL_MS = 100
@@ -55,18 +59,24 @@ class FastPath:
 
     def __init__(self, owner):
         self.directory = tempfile.mkdtemp(prefix="%s%s-" % (DIRECTORY_PREFIX, owner))
-        self.token = binascii.hexlify(os.urandom(16)).decode("ascii")
+        self.token = binascii.hexlify(os.urandom(TOKEN_LENGTH // 2)).decode("ascii")
         descriptor = os.open(os.path.join(self.directory, TOKEN_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as token:
             token.write(self.token)
         self._count = 0
 
-    def proof_command(self):
-        """The command of the helper that proves the directory is the engine's too."""
-        return ["cat", FAST_MOUNT + "/" + TOKEN_FILE]
+    @staticmethod
+    def carrying_proof(command):
+        """``command`` in a helper that bind-mounts the directory at FAST_MOUNT: the helper
+        first prints the token it reads there, padded or cut to TOKEN_LENGTH characters (all
+        blanks when it reads none), then runs ``command``. Any short helper can carry the
+        proof this way, so that proving costs no container of its own."""
+        return ["sh", "-c", _PRINT_TOKEN, FAST_MOUNT + "/" + TOKEN_FILE] + list(command)
 
-    def proved_by(self, output):
-        return output.strip() == self.token.encode("ascii")
+    def proved_by(self, printed):
+        """Whether ``printed``, the first TOKEN_LENGTH bytes of a helper's output under
+        carrying_proof, is this directory's token."""
+        return printed == self.token.encode("ascii")
 
     def fifo(self):
         """(path here, path in the helper) of a new FIFO."""
@@ -77,6 +87,9 @@ class FastPath:
 
     def close(self):
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+_PRINT_TOKEN = 'token=$(cat "$0" 2>/dev/null) || token=; printf "%%-%d.%ds" "$token"; exec "$@"' % (TOKEN_LENGTH, TOKEN_LENGTH)
 
 
 # The helper's shell opens its end of the FIFO while it holds the FIFO open for reading and

@@ -28,6 +28,7 @@ from ansible_collections.persist.docker.plugins.module_utils._docker_api import 
 from ansible_collections.persist.docker.plugins.module_utils._errors import EngineRefused, HelperError
 from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     FAST_MOUNT,
+    TOKEN_LENGTH,
     FastPath,
     input_from,
     open_reader,
@@ -97,35 +98,84 @@ class HelperRunner:
         return "+".join(sorted(self.transports)) or None
 
     def _fast_path(self):
-        """The proved FastPath, or None (API stream): see _fast_path."""
-        if self.transport_option == "api":
-            return None
-        if self._fast is None:
-            self._fast = self._prove_fast_path() or False
+        """The proved FastPath, or None (API stream): see _fast_path. The first short helper
+        of the run carries the proof (see _short_output); when a bulk helper comes first, a
+        helper of its own proves it."""
+        fast = self._undecided_fast_path()
+        if fast is not None:
+            try:
+                for _chunk in self._short_output(["true"], {}, "checking whether this host is the engine's", fast=fast, alone=True):
+                    pass
+            except HelperError:
+                pass
+            if self._fast is None:  # it printed no token
+                self._decide(fast, False)
         return self._fast or None
 
-    def _prove_fast_path(self):
+    def _undecided_fast_path(self):
+        """A new FastPath for a helper to carry its proof, while the fast path is allowed and
+        not decided yet; else None."""
+        if self.transport_option == "api" or self._fast is not None:
+            return None
         reap_directories(owner_is_gone)
         try:
-            fast = FastPath(owner_token().replace("/", "_"))
+            return FastPath(owner_token().replace("/", "_"))
         except OSError:
+            self._fast = False
             return None
-        try:
-            run = self._start(fast.proof_command(), {}, "checking whether this host is the engine's", writable=False, bind=(fast.directory, True))
-        except HelperError:  # the engine cannot bind it: another host, a rootless engine
+
+    def _decide(self, fast, proved):
+        if proved:
+            self._fast = fast
+        else:
             fast.close()
-            return None
-        try:
-            output = b"".join(run.output())
+            self._fast = False
+
+    def _short_output(self, command, volumes, what, *, writable=False, read_only=(), special=False, fast=None, alone=False):
+        """Run a helper whose output goes through the API stream and yield its stdout. With
+        ``fast`` (an undecided FastPath), the helper carries the fast path's proof: it
+        bind-mounts the directory read-only and prints the token it reads there before its
+        command's output; that decides the fast path. An engine that cannot bind the
+        directory (another host's, a rootless engine) runs the command without it, unless
+        the helper runs ``alone`` for the proof."""
+        run = None
+        if fast is not None:
+            try:
+                run = self._start(fast.carrying_proof(command), volumes, what, writable=writable, read_only=read_only, special=special,
+                                  bind=(fast.directory, True))
+            except HelperError:
+                self._decide(fast, False)
+                if alone:
+                    return
+                fast = None
+        if run is None:
+            run = self._start(command, volumes, what, writable=writable, read_only=read_only, special=special)
+        with self._removing(run, False):
+            output = run.output()
+            if fast is not None:
+                output = self._taking_proof(output, fast)
+            yield from output
             run.finish()
-            if fast.proved_by(output):
-                return fast
-        except HelperError:
-            pass
+
+    def _taking_proof(self, chunks, fast):
+        """``chunks`` without the token a helper carrying the proof printed first, which
+        decides the fast path. A helper that ends before printing it decides nothing: it
+        failed, and says so when it is finished."""
+        head = b""
+        try:
+            for chunk in chunks:
+                if self._fast is None:
+                    head += chunk
+                    if len(head) < TOKEN_LENGTH:
+                        continue
+                    self._decide(fast, fast.proved_by(head[:TOKEN_LENGTH]))
+                    chunk = head[TOKEN_LENGTH:]
+                    if not chunk:
+                        continue
+                yield chunk
         finally:
-            run.remove()
-        fast.close()
-        return None
+            if self._fast is None:
+                fast.close()
 
     def close(self):
         """Wait for the helpers being removed, then remove what this run kept on the host (the
@@ -228,8 +278,12 @@ class HelperRunner:
         if bulk:
             self.transports.add("fifo" if fast else "api")
         if not fast:
+            if not bulk:
+                yield from self._short_output(command, volumes, what, writable=writes is not None, read_only=read_only, special=special,
+                                              fast=self._undecided_fast_path())
+                return
             run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special)
-            with self._removing(run, bulk and writes is not None):
+            with self._removing(run, writes is not None):
                 yield from run.output()
                 run.finish()
             return

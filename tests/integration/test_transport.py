@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
 import tempfile
+import time
 
+import adhoc_process
 import crafted_archives as crafted
+from conftest import HELPER_LABEL
 from volume_trees import differences, fill_random, snapshot, write_file
 
 FAST_DIRECTORIES = os.path.join(tempfile.gettempdir(), "persist-fast-*")
@@ -65,3 +69,46 @@ def test_an_unchanged_volume_moves_no_bulk_data(run_module, engine, backup_dir):
 
     assert again["changed"] is False, again
     assert again.get("transport") is None, "the metadata fingerprint decided, no tar stream was read"
+
+
+def test_the_first_short_helper_carries_the_fast_path_proof(run_module, engine, backup_dir, docker_client):
+    """A backup reads the volume's reserved names, its metadata fingerprint and its data: three
+    helpers. The fast path's proof rides on the first of them instead of a container of its own
+    (about 0.1 s each on this engine)."""
+    name = engine.create_volume("transport-proof")
+    write_file(engine.mountpoint(name) / "file", b"x" * 4096)
+    since = time.time() - 0.001
+
+    result = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert result["changed"] is True and result["transport"] == "fifo", result
+    events = list(docker_client.events(since=since, until=time.time(), decode=True,
+                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
+    assert len(events) == 3, [event["Actor"]["Attributes"].get("name") for event in events]
+
+
+def test_a_module_whose_directory_the_engine_cannot_see_falls_back_to_the_api_stream(engine, backup_dir, tmp_path):
+    """As for a module in a container with the engine's socket: the fast path's directory is in
+    a mount namespace of the module's own, so the engine cannot bind it. The short helper that
+    carried the proof runs without it, and every task works through the API stream."""
+    private = tmp_path / "private"
+    private.mkdir()
+    source = engine.create_volume("transport-unseen")
+    fill_random(engine.mountpoint(source), "big", 3 << 20)
+    write_file(engine.mountpoint(source) / "small", b"small")
+    environment = dict(adhoc_process.ansible_environment(), TMPDIR=str(private))
+
+    def run(module, **args):
+        line = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', str(private)]
+        done = subprocess.run(line + adhoc_process.command(module, args), env=environment, capture_output=True, timeout=300, check=False)
+        return adhoc_process.parse(done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+
+    backup = run("volume_backup", volume=source, dest=str(backup_dir))
+    copy = run("volume_copy", source=source, dest=engine.name("unseen-copy"))
+    restore = run("volume_restore", volume=engine.name("unseen-copy"), src=backup["archive"]["path"], restore_when="always")
+
+    for result in (backup, copy, restore):
+        assert not result.get("failed") and result["changed"] is True, result
+        assert result["transport"] == "api", result
+    assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(engine.name("unseen-copy")))) == []
+    assert os.listdir(private) == [], "the engine's view of the directory stays empty"

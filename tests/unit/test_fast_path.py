@@ -10,6 +10,8 @@ import pytest
 
 from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     DIRECTORY_PREFIX,
+    FAST_MOUNT,
+    TOKEN_LENGTH,
     FastPath,
     input_from,
     open_reader,
@@ -32,10 +34,33 @@ def fast():
 def test_the_directory_is_private_and_the_token_proves_it(fast):
     assert oct(os.stat(fast.directory).st_mode & 0o777) == "0o700"
     with open(os.path.join(fast.directory, "token"), "rb") as handle:
-        assert fast.proved_by(handle.read() + b"\n")
+        assert fast.proved_by(handle.read())
     assert not fast.proved_by(b"someone else's")
     fast.close()
     assert not os.path.exists(fast.directory)
+
+
+def _carrying(command, token_path):
+    """carrying_proof's command line with the token at its host path (a helper reads it at
+    FAST_MOUNT)."""
+    line = FastPath.carrying_proof(command)
+    assert line[3] == FAST_MOUNT + "/token"
+    return line[:3] + [token_path] + line[4:]
+
+
+def test_a_helper_carrying_the_proof_prints_the_token_then_its_command_output(fast):
+    printed = subprocess.run(_carrying(["sh", "-c", 'printf "%s|" "$@"', "sh", "a b", "c"], os.path.join(fast.directory, "token")),
+                             stdout=subprocess.PIPE, check=True).stdout
+    assert fast.proved_by(printed[:TOKEN_LENGTH])
+    assert printed[TOKEN_LENGTH:] == b"a b|c|"
+
+
+def test_a_helper_that_cannot_read_the_token_prints_blanks_of_the_same_length(fast, tmp_path):
+    (tmp_path / "token").write_bytes(b"x" * (TOKEN_LENGTH + 5))
+    for path, expected in ((str(tmp_path / "missing"), b" " * TOKEN_LENGTH), (str(tmp_path / "token"), b"x" * TOKEN_LENGTH)):
+        printed = subprocess.run(_carrying(["echo", "out"], path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+        assert printed.stdout == expected + b"out\n"
+        assert not fast.proved_by(printed.stdout[:TOKEN_LENGTH])
 
 
 def test_a_command_writing_into_the_fifo_is_read_whole(fast):
