@@ -42,6 +42,7 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import Back
 from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions, Params, strings
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
+    HOLDS_RESERVED,
     TAR_ENTRIES_CHANGED,
     VOLUME_MOUNT,
     fingerprint_command,
@@ -100,12 +101,20 @@ class _HashingFile:
         pass
 
 
-def fingerprint(engine, volume):
-    """A sha256 over every entry's metadata: equal fingerprints mean an unchanged tree."""
+def fingerprint(engine, volume, when_clean=False):
+    """A sha256 over every entry's metadata: equal fingerprints mean an unchanged tree. With
+    ``when_clean``, None instead for a volume with reserved names at its root (staging trees,
+    a journal), which _swap.check_source must look at first."""
     digest = hashlib.sha256()
-    with closing(engine.helpers.stream_output(fingerprint_command(), {volume: VOLUME_MOUNT}, "listing volume %s" % volume)) as chunks:
-        for chunk in chunks:
-            digest.update(chunk)
+    command = fingerprint_command(when_clean)
+    try:
+        with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "listing volume %s" % volume)) as chunks:
+            for chunk in chunks:
+                digest.update(chunk)
+    except HelperError as exc:
+        if when_clean and exc.details.get("exit_code") == HOLDS_RESERVED:
+            return None
+        raise
     return digest.hexdigest()
 
 
@@ -208,8 +217,14 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
     """The backup proper, while the containers in the way are stopped or paused."""
     volume, dest = described["name"], options.dest
     actions: List[str] = []
-    warnings = check_source(engine, volume, guard, check_mode=check_mode, recovery=options.consistency.recovery, actions=actions,
-                            operation="back up")
+    warnings: List[str] = []
+    # One helper lists the metadata when the root holds no reserved names; otherwise
+    # check_source looks at them first (it refuses a volume in the middle of a swap).
+    current_fingerprint = fingerprint(engine, volume, when_clean=True)
+    if current_fingerprint is None:
+        warnings = check_source(engine, volume, guard, check_mode=check_mode, recovery=options.consistency.recovery, actions=actions,
+                                operation="back up")
+        current_fingerprint = fingerprint(engine, volume)
     dest_actions = _prepare_dest(dest, check_mode)
     actions.extend(dest_actions)
     created, archive_path = _archive_name(options, now)
@@ -224,7 +239,6 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
                 for path in stale:
                     os.unlink(path)
 
-    current_fingerprint = fingerprint(engine, volume)
     latest = latest_complete(scan_directory(dest), volume) if os.path.isdir(dest) else None
     if options.if_changed and latest is not None:
         reason = unchanged_since(engine, volume, latest, options.exclude, current_fingerprint, options.encrypt_recipients)

@@ -58,13 +58,24 @@ def tar_create_command(excludes: Iterable[str] = ()) -> List[str]:
 FINGERPRINT_FORMAT = "%P\\0%y %m %U %G %s %T@ %C@ %i %n\\0%l\\0"
 
 
-def fingerprint_command() -> List[str]:
-    """List every entry's metadata (not contents) for the cheap 'unchanged?' check."""
-    return [
-        "find", VOLUME_MOUNT, "-xdev",
-        "(", "-path", VOLUME_MOUNT + "/" + RESERVED_PREFIX.decode("ascii") + "*", "-prune", ")",
-        "-o", "-printf", FINGERPRINT_FORMAT,
-    ]
+# The exit code of fingerprint_command(when_clean=True) for a volume with reserved names at
+# its root (staging trees, a journal: see _swap.check_source).
+HOLDS_RESERVED = 3
+_FINGERPRINT_SCRIPT = r"""
+set -eu
+if [ "$1" = when-clean ] && [ -n "$(find /volume -mindepth 1 -maxdepth 1 -name 'PREFIX*' -print -quit)" ]; then
+    exit HOLDS_RESERVED
+fi
+exec find /volume -xdev \( -path '/volume/PREFIX*' -prune \) -o -printf "$2"
+""".replace("PREFIX", RESERVED_PREFIX.decode("ascii")).replace("HOLDS_RESERVED", str(HOLDS_RESERVED))
+
+
+def fingerprint_command(when_clean: bool = False) -> List[str]:
+    """List every entry's metadata (not contents) for the cheap 'unchanged?' check. With
+    ``when_clean``, exit HOLDS_RESERVED instead when the volume has reserved names at its
+    root: then the listing of those (_swap.check_source) must come first, and a volume
+    without them needs no helper for it."""
+    return ["sh", "-c", _FINGERPRINT_SCRIPT, "sh", "when-clean" if when_clean else "always", FINGERPRINT_FORMAT]
 
 
 def usage_command(include_reserved: bool = True) -> List[str]:

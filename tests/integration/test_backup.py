@@ -164,6 +164,23 @@ def test_backup_archive_is_restored_by_hand_with_plain_tar(run_module, engine, b
     assert differences(expected, extracted) == []
 
 
+def test_reserved_names_at_the_root_are_reported_and_the_fingerprint_still_skips_an_unchanged_volume(run_module, engine, backup_dir):
+    name = engine.create_volume("reserved-fingerprint")
+    root = engine.mountpoint(name)
+    write_file(root / "data", b"data")
+    os.mkdir(root / ".persist-staging-foreign")
+
+    first = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    again = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert first["changed"] is True, first
+    assert any(".persist-staging-foreign" in warning and "left alone" in warning for warning in first["warnings"]), first
+    # The fingerprint taken after the reserved names were looked at is the one a later run
+    # compares with: the unchanged volume is skipped without reading its files.
+    assert again["changed"] is False and "metadata fingerprint" in again["skipped_reason"], again
+    assert os.path.isdir(root / ".persist-staging-foreign")
+
+
 def test_backup_exclude_patterns_and_reserved_names_are_left_out(run_module, engine, backup_dir):
     name = engine.create_volume("exclude")
     root = engine.mountpoint(name)
