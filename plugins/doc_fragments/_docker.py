@@ -262,6 +262,9 @@ options:
         not write are left alone with a warning. A journal it did not write (planted by a container,
         or one whose record was removed, for example by C(docker container prune)) stops the task
         with a message that says so; nothing is done and no container is started on the volume.
+        A host that prunes containers on a schedule keeps the records with
+        C(docker container prune --filter label!=persist.docker.swap) (C(docker system prune) takes
+        the same filter).
       - V(discard) does the same, and gives every reserved entry that this collection did not write,
         journal included, a visible name (C(persist-discarded-<UTC time>-persist-...)), so that
         nothing is deleted and the task can go on. Look at those entries afterwards, and restore the

@@ -43,6 +43,10 @@ description:
     stopped for the read-back of that tree and the swap only, and are started again afterwards.
     Whatever they write into the staging tree meanwhile fails the read-back, and nothing is
     swapped in. A swap that stops part way keeps them stopped until a run finishes it.
+    A running container sees the hidden C(.persist-staging-*) directory at its volume's root
+    during the extraction; databases ignore it, but an application that acts on every new
+    entry in its volume (a file-sync tool, a watched import folder) should be stopped before
+    the task, so that the extraction happens while nothing runs.
   - Serialized. Two runs on the same volume never interleave; the second waits (O(lock_timeout)).
 author:
   - persist.docker maintainers (@persist-docker)
