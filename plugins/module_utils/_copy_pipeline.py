@@ -9,10 +9,12 @@ and the volume module's ``recreate: migrate``.
 One pipeline with backup and restore. GNU tar streams the source with the backup's command;
 this process parses every chunk as it passes (the restore's safety rules and the tree digest).
 
-* On one engine, one helper mounts both volumes, and tee hands the stream both to this
-  process and to tar extracting into a staging tree inside the destination. The staged tree
-  must then read back, inside the helper, as the very bytes the source reads as (see
-  _tar_commands.copy_command). The data leaves the engine once instead of three times.
+* On one engine, one helper mounts both volumes and extracts the stream into a staging tree
+  inside the destination: through the fast path, this process hands each checked chunk back
+  into the extracting tar (HelperRunner.relay); through the API stream, tee hands the stream
+  both to this process and to tar, so the data leaves the engine once instead of three times.
+  The staged tree must then read back, inside the helper, as the very bytes the source reads as
+  (see _tar_commands.copy_command).
 * Across engines, this process re-writes each checked member (_tar_write) for a helper on the
   destination's engine, which extracts it into the staging tree: a member that breaks a rule
   stops the stream before its header reaches the destination, and there is no temporary file.
@@ -182,20 +184,27 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
     """Copy ``source`` into a staging tree of ``dest`` on the same engine, inside one helper
     (see _tar_commands.copy_command), and swap it in; returns the stream this process read
     (digests, counts). The helper's tar stream passes through the safety rules and the
-    digest here while the helper extracts it; the staged tree must then read back as the
+    digest here on its way into the extracting tar (through the fast path), or while the
+    helper extracts it (through the API stream); the staged tree must then read back as the
     source, byte for byte (or, where the two tar streams differ only in how they encode it,
     entry by entry). Before the swap a failure leaves ``dest``'s entries as they were."""
     streams = []
 
-    def stage(token):
-        chunks = engine.helpers.stream_output(
-            copy_command(token), {source: SOURCE_MOUNT, dest: VOLUME_MOUNT},
-            "copying volume %s into volume %s" % (source, dest), writes=dest, special=allow_special, bulk=True)
+    def checked(chunks):
         stream = _CheckedStream(chunks, allow_special, observe)
         streams.append(stream)
+        return stream
+
+    def stage(token):
+        volumes, what = {source: SOURCE_MOUNT, dest: VOLUME_MOUNT}, "copying volume %s into volume %s" % (source, dest)
         try:
-            for _chunk in stream:
-                pass
+            if engine.helpers.relays():
+                engine.helpers.relay(copy_command(token, relayed=True), volumes, what, checked, writes=dest, special=allow_special)
+            else:
+                with closing(checked(engine.helpers.stream_output(copy_command(token), volumes, what, writes=dest, special=allow_special,
+                                                                  bulk=True))) as stream:
+                    for _chunk in stream:
+                        pass
         except HelperError as exc:
             if exc.details.get("exit_code") != COPY_DIFFERS:
                 exc.msg = "%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), dest)
@@ -204,8 +213,6 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
                 differences = _compare_staged(engine, source, engine, dest, token)
             if differences.would_change("replace"):
                 raise _not_as_copied(source, dest, differences, "replace", staged=True)
-        finally:
-            stream.close()
 
     with reading(source, "Nothing was changed in volume %s." % dest):
         stage_and_swap(engine, dest, stage, mode, commit, special=allow_special, check_staged=check_staged)

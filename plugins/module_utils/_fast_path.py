@@ -111,6 +111,14 @@ def input_from(command, container_fifo):
     return ["sh", "-c", _OPEN_WITHOUT_WAITING % "<", container_fifo] + list(command)
 
 
+def relaying(command, output_fifo, input_fifo):
+    """``command`` with its stdout sent into one FIFO and its stdin taken from another, both
+    opened without waiting as above: the module hands what it reads from the first, checked,
+    into the second."""
+    return ["sh", "-c", 'exec 3<>"$0" 4<>"$1" && input=$1 && shift && exec "$@" >"$0" <"$input" 3<&- 4<&-',
+            output_fifo, input_fifo] + list(command)
+
+
 def open_reader(path):
     """Open the FIFO at ``path`` for reading, before the helper that writes it starts: its
     open never waits then, and should this process die, the helper's writes fail at once."""

@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from ansible_collections.persist.docker.plugins.module_utils._docker_api import (
     close_socket,
@@ -36,6 +36,7 @@ from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     output_to,
     read_fifo,
     reap_directories,
+    relaying,
     wait_until_read,
     write_all,
 )
@@ -343,6 +344,40 @@ class HelperRunner:
                 return run.finish()
         finally:
             os.unlink(host_fifo)
+
+    def relays(self):
+        """Whether relay() can run: the fast path is proved (see _fast_path)."""
+        return self._fast_path() is not None
+
+    def relay(self, command, volumes, what, through, *, writes, special=False):
+        """Run ``command`` with ``volumes`` mounted (``writes`` read-write, the others
+        read-only, with the rights of run_with_input's) where relays() is true: its stdout
+        comes here through one FIFO, and what ``through(chunks)`` yields from it goes back
+        into its stdin through another, until ``through`` ends. Raises HelperError as
+        stream_output does, and whatever ``through`` raises (the helper is removed then)."""
+        fast = self._fast_path()
+        if fast is None:
+            raise AssertionError("internal error: relay() without the fast path")
+        self.transports.add("fifo")
+        output_host, output_container = fast.fifo()
+        input_host, input_container = fast.fifo()
+        try:
+            reader = open_reader(output_host)
+            writer = open_writer(input_host)
+            try:
+                run = self._start(relaying(command, output_container, input_container), volumes, what, writable=True,
+                                  read_only=[name for name in volumes if name != writes], special=special, bind=(fast.directory, False))
+            except BaseException:
+                os.close(reader)
+                os.close(writer)
+                raise
+            with self._removing(run, True), closing(prefetch(read_fifo(reader, run.running))) as chunks:
+                run.drain_in_background()
+                run.send_through(writer, through(chunks))
+                run.finish()
+        finally:
+            os.unlink(output_host)
+            os.unlink(input_host)
 
     @contextmanager
     def _removing(self, run, wrote_bulk):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Iterable, Iterator, List
+from typing import Any, Generator, Iterable, List
 
 _END = object()
 
@@ -24,7 +24,7 @@ class _Failure:
         self.error = error
 
 
-def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20) -> Iterator[bytes]:
+def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20) -> Generator[bytes, None, None]:
     """Yield the bytes of iterable ``chunks`` in order, joined into batches of about
     ``batch_size`` bytes, while a thread keeps reading ahead. An exception of the producer
     is raised in the consumer, at the point where the producer failed. Closing the

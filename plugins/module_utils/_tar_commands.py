@@ -107,23 +107,39 @@ fi
 
 # A copy on one engine, in one helper that mounts the source read-only at /source
 # (SOURCE_MOUNT) and the destination at /volume. GNU tar streams the source with a backup's
-# options (CREATE); tee hands that stream to the module on stdout, which checks the safety
-# rules and computes the digest as it passes, and to tar extracting into the staging directory. Then the staged tree must read back as the very
-# bytes the source reads as now (both through READ_BACK, see _read_back_options): exit code
-# COPY_DIFFERS otherwise (the source changed meanwhile, or the destination's storage does not
-# keep every attribute).
+# options (CREATE) to the module, which checks the safety rules and computes the digest as it
+# passes, while tar extracts the same stream into the staging directory. Then the staged tree
+# must read back as the very bytes the source reads as now (both through READ_BACK, see
+# _read_back_options): exit code COPY_DIFFERS otherwise (the source changed meanwhile, or the
+# destination's storage does not keep every attribute).
 COPY_DIFFERS = 3
-_COPY_TEMPLATE = r"""
+_COPY_START = r"""
 set -eu
 cd /volume
 staging=.persist-staging-$1
 mkdir -m 700 "$staging"
+"""
+# Through the API stream: tee hands the stream both to the module (stdout) and to tar -x.
+# tar stops reading at the end-of-archive marker: cat drains the padding after it, so that tee
+# never writes into a closed pipe.
+_COPY_TEE = r"""
 mkfifo /tmp/stream
-# tar stops reading at the end-of-archive marker: cat drains the padding after it, so that
-# tee never writes into a closed pipe.
 { EXTRACT --file=- --directory="$staging" 2>/tmp/extract.log; status=$?; cat >/dev/null; exit "$status"; } </tmp/stream &
 extracting=$!
 { CREATE --directory=/source . 2>/tmp/create.log || echo failed >/tmp/create.failed; } | tee /tmp/stream
+"""
+# Through the fast path (see _fast_path.relaying): the module hands the stream it read from
+# stdout, checked, back on stdin, into tar -x; no tee (which moves 8 KiB at a time). The
+# module sees the end of the stream once nothing here holds stdout open.
+_COPY_RELAYED = r"""
+exec 5<&0
+{ EXTRACT --file=- --directory="$staging" 2>/tmp/extract.log; status=$?; cat >/dev/null; exit "$status"; } <&5 >/dev/null 5<&- &
+extracting=$!
+exec 5<&-
+CREATE --directory=/source . 2>/tmp/create.log || echo failed >/tmp/create.failed
+exec >&-
+"""
+_COPY_CHECK = r"""
 extracted=0
 wait "$extracting" || extracted=$?
 if [ -e /tmp/create.failed ]; then
@@ -162,12 +178,16 @@ def _quoted(options: Iterable[str]) -> str:
     return " ".join(shlex.quote(option) for option in options)
 
 
-_COPY_SCRIPT = (
-    _COPY_TEMPLATE.replace("EXTRACT", _TAR_EXTRACT)
-    .replace("CREATE", _quoted(_tar_create_options(())))
-    .replace("READ_BACK", _quoted(_read_back_options()))
-    .replace("DIFFERS", str(COPY_DIFFERS))
-)
+def _copy_script(copying: str) -> str:
+    return (
+        (_COPY_START + copying + _COPY_CHECK).replace("EXTRACT", _TAR_EXTRACT)
+        .replace("CREATE", _quoted(_tar_create_options(())))
+        .replace("READ_BACK", _quoted(_read_back_options()))
+        .replace("DIFFERS", str(COPY_DIFFERS))
+    )
+
+
+_COPY_SCRIPTS = {False: _copy_script(_COPY_TEE), True: _copy_script(_COPY_RELAYED)}
 
 
 # Reading a staged tree back (restore, and copy across engines): the staged files go to disk
@@ -322,11 +342,11 @@ def extract_command(token: str) -> List[str]:
     return ["sh", "-c", _EXTRACT_SCRIPT, "sh", token]
 
 
-def copy_command(token: str) -> List[str]:
-    """Copy the volume mounted at SOURCE_MOUNT into /volume/.persist-staging-TOKEN, teeing the
-    tar stream to stdout, then check that the staged tree reads back as the source (see
-    _COPY_SCRIPT)."""
-    return ["sh", "-c", _COPY_SCRIPT, "sh", token]
+def copy_command(token: str, relayed: bool = False) -> List[str]:
+    """Copy the volume mounted at SOURCE_MOUNT into /volume/.persist-staging-TOKEN, the tar
+    stream going to stdout and, teed or (``relayed``) as it comes back on stdin, into tar -x;
+    then check that the staged tree reads back as the source (see _COPY_CHECK)."""
+    return ["sh", "-c", _COPY_SCRIPTS[relayed], "sh", token]
 
 
 def staged_tree_command(token: str) -> List[str]:

@@ -181,12 +181,15 @@ notes:
     that mount it read-write (as for a backup); for O(dest), every running container that mounts it
     (as for a restore). Both volumes are locked (in name order on one engine; on two engines, each on
     its own engine) for the whole copy.
-  - On one engine the data does not pass through the engine's API twice. The helper extracts
-    the stream it also sends to the module, so the copy costs one stream out of the engine, and a
-    read-back inside the helper. The safety rules and the digest still see every byte, but while
-    the staging directory is filled, not before. Until the swap that directory is hidden under a
-    reserved name, and it is removed when the module refuses an entry. By default
-    (O(containers=fail) or V(stop)) no container that uses O(dest) runs during the copy.
+  - On one engine one helper mounts both volumes and reads the staged tree back itself. Where this
+    module runs on the engine's host (O(helper_transport=auto)), the helper's tar stream comes to
+    the module through a FIFO and goes back, checked, into the extracting tar, and the module stops it
+    at the first entry that breaks a safety rule. Through the API stream the data does not cross
+    the API twice; the helper extracts the stream it also sends to the module (through C(tee)), so
+    the safety rules and the digest see every byte while the staging directory is filled, not
+    before. Either way that directory is hidden under a reserved name until the swap, and removed
+    when the module refuses an entry. By default (O(containers=fail) or V(stop)) no container that
+    uses O(dest) runs during the copy.
   - The helper image needs C(tee), C(mkfifo) and C(cmp) besides GNU tar for copies on one engine,
     as Debian's and busybox-based images have.
   - The root directory's owner, mode and modification time are copied. Its own extended attributes

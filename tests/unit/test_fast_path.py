@@ -19,6 +19,7 @@ from ansible_collections.persist.docker.plugins.module_utils._fast_path import (
     output_to,
     read_fifo,
     reap_directories,
+    relaying,
     wait_until_read,
     write_all,
 )
@@ -86,6 +87,29 @@ def test_a_command_reading_the_fifo_gets_every_byte(fast, tmp_path):
     os.close(descriptor)
     assert reader.wait() == 0
     assert out.read_bytes() == data
+
+
+def test_a_relayed_command_hands_its_output_here_and_takes_back_what_comes_of_it(fast, tmp_path):
+    """As a copy's helper does: its stream ends here while it still runs (it closes its stdout),
+    and what this process made of it is its input, ended when this process closes the FIFO."""
+    output_host = fast.fifo()[0]
+    input_host = fast.fifo()[0]
+    received = tmp_path / "received"
+    reader, writer = open_reader(output_host), open_writer(input_host)
+    helper = subprocess.Popen(relaying(["sh", "-c", 'printf "%s" "$1"; exec >&-; cat > "$2"', "sh", "stream of the helper", str(received)],
+                                       output_host, input_host))
+
+    def alive():
+        return helper.poll() is None
+
+    relayed = [chunk.upper() for chunk in read_fifo(reader, alive)]
+    for chunk in relayed:
+        write_all(writer, chunk, alive)
+    wait_until_read(writer, alive)
+    os.close(writer)
+
+    assert helper.wait(timeout=10) == 0
+    assert received.read_bytes() == b"STREAM OF THE HELPER"
 
 
 def test_waiting_for_a_helper_that_never_opens_its_fifo_ends_when_it_is_gone(fast):
