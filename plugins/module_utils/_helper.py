@@ -275,14 +275,13 @@ class HelperRunner:
         proved (see _fast_path), else through the API stream.
         """
         read_only = [name for name in volumes if name != writes]
-        fast = self._fast_path() if bulk else None
-        if bulk:
-            self.transports.add("fifo" if fast else "api")
+        if not bulk:
+            yield from self._short_output(command, volumes, what, writable=writes is not None, read_only=read_only, special=special,
+                                          fast=self._undecided_fast_path())
+            return
+        fast = self._fast_path()
+        self.transports.add("fifo" if fast else "api")
         if not fast:
-            if not bulk:
-                yield from self._short_output(command, volumes, what, writable=writes is not None, read_only=read_only, special=special,
-                                              fast=self._undecided_fast_path())
-                return
             run = self._start(command, volumes, what, writable=writes is not None, read_only=read_only, special=special)
             with self._removing(run, writes is not None):
                 yield from run.output()
