@@ -18,6 +18,7 @@ import zlib
 
 from ansible_collections.persist.docker.plugins.module_utils._compression import decompressing_reader
 from ansible_collections.persist.docker.plugins.module_utils._encryption import DecryptingReader
+from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
 
 CHUNK = 1 << 20
 PIN_BLOCK = 1 << 20
@@ -117,7 +118,15 @@ class PinnedArchive:
         if first:
             self.sha256, self.size = pinning.whole.hexdigest(), pinning.size
 
-    def stream(self):
+    def stream(self, ahead=False):
+        """The decompressed tar stream; ``ahead``: read, check and decompress in a thread a
+        few MiB ahead of the consumer, which should close the stream (contextlib.closing)
+        when it stops early: the close waits until the thread no longer reads the file."""
+        if ahead:
+            return prefetch(self._decoded(), wait=True)
+        return self._decoded()
+
+    def _decoded(self):
         first, pinning = self._reader()
         decrypting = DecryptingReader(pinning, self.identities, self.path) if self.identities else None
         try:

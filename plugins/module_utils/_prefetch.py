@@ -24,12 +24,14 @@ class _Failure:
         self.error = error
 
 
-def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20) -> Generator[bytes, None, None]:
+def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20, wait: bool = False) -> Generator[bytes, None, None]:
     """Yield the bytes of iterable ``chunks`` in order, joined into batches of about
     ``batch_size`` bytes, while a thread keeps reading ahead. An exception of the producer
     is raised in the consumer, at the point where the producer failed. Closing the
     generator early makes the thread stop at its next chunk (a producer blocked in a read
-    stops when whatever it reads from is closed)."""
+    stops when whatever it reads from is closed); with ``wait``, the close returns only once
+    it stopped and ``chunks`` was closed, for a producer whose reads always return (a file's)
+    and whose source is read again afterwards."""
     pending: queue.Queue[Any] = queue.Queue(depth)  # batches (bytes), then _END or a _Failure
     stop = threading.Event()
 
@@ -60,6 +62,10 @@ def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20)
             hand_over(_END)
         except BaseException as exc:  # handed to the consumer, which raises it
             hand_over(_Failure(exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     producer = threading.Thread(target=produce, name="persist-prefetch", daemon=True)
     producer.start()
@@ -74,3 +80,5 @@ def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20)
         producer.join()
     finally:
         stop.set()
+        if wait:
+            producer.join()

@@ -3,6 +3,7 @@ block that differs from what the first read saw."""
 
 import hashlib
 import os
+import threading
 
 import pytest
 import zstandard
@@ -80,3 +81,42 @@ def test_a_damaged_gzip_stream_is_corrupt_not_a_crash(tmp_path):
     with PinnedArchive(str(path), "gzip") as archive:
         with pytest.raises(ArchiveCorrupt, match="cannot decompress"):
             b"".join(archive.stream())
+
+
+def test_a_read_ahead_gives_the_same_stream_and_pins_the_file(tmp_path):
+    data = os.urandom(5 * PIN_BLOCK + 7)
+    path = write_archive(tmp_path / "a.tar.zst", data)
+    with PinnedArchive(path, "zstd") as archive:
+        assert b"".join(archive.stream(ahead=True)) == data
+        with open(path, "rb") as raw:
+            assert archive.sha256 == hashlib.sha256(raw.read()).hexdigest()
+        with open(path, "r+b") as raw:
+            raw.seek(3 * PIN_BLOCK // 2)
+            raw.write(b"\0" * 16)
+        with pytest.raises(ArchiveChanged, match="block 1 "):
+            b"".join(archive.stream(ahead=True))
+
+
+def test_a_read_ahead_closed_early_no_longer_reads_the_file_when_close_returns(tmp_path):
+    """The next read of the archive seeks and reads the same file object: a thread still
+    reading it would hand either read bytes of the other."""
+    data = os.urandom(40 * PIN_BLOCK)
+    path = tmp_path / "a.tar"
+    path.write_bytes(data)
+    with PinnedArchive(str(path), "none") as archive:
+        for _ in range(20):
+            stream = archive.stream(ahead=True)
+            next(stream)
+            stream.close()
+            assert not [thread for thread in threading.enumerate() if thread.name == "persist-prefetch"]
+        assert archive.sha256 is None  # no first read finished
+        assert b"".join(archive.stream(ahead=True)) == data
+        assert b"".join(archive.stream()) == data
+
+
+def test_a_read_ahead_of_a_corrupt_archive_raises_in_the_reader(tmp_path):
+    path = tmp_path / "a.tar.zst"
+    path.write_bytes(b"not zstd at all")
+    with PinnedArchive(str(path), "zstd") as archive:
+        with pytest.raises(ArchiveCorrupt, match="cannot decompress"):
+            b"".join(archive.stream(ahead=True))

@@ -66,3 +66,21 @@ def test_closing_early_stops_the_thread():
     while any(thread.name == "persist-prefetch" for thread in threading.enumerate()):
         assert time.monotonic() < deadline, "the prefetch thread did not stop"
         time.sleep(0.05)
+
+
+def test_with_wait_the_close_returns_once_the_producer_stopped_and_closed_its_source():
+    closed = []
+
+    def slow():
+        try:
+            while True:
+                time.sleep(0.05)  # a read that takes a while, but returns
+                yield b"z"
+        finally:
+            closed.append(threading.current_thread().name)
+
+    consumer = prefetch(slow(), depth=1, batch_size=1, wait=True)
+    next(consumer)
+    consumer.close()
+    assert closed == ["persist-prefetch"]
+    assert not [thread for thread in threading.enumerate() if thread.name == "persist-prefetch"]
