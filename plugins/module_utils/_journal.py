@@ -41,15 +41,19 @@ def journal_mac(secret: str, line: str) -> str:
 class ReservedState:
     """The reserved entries at a volume's root: ``entries`` maps each name to its kind
     (directory, file, symlink or other), ``journal`` is the journal's content when it is a
-    regular file (else None)."""
+    regular file (else None); ``visible``: whether the root holds other entries too."""
 
-    def __init__(self, entries: Dict[str, str], journal: Optional[bytes]) -> None:
+    def __init__(self, entries: Dict[str, str], journal: Optional[bytes], visible: bool = True) -> None:
         self.entries = entries
         self.journal = journal
+        self.visible = visible
 
     @classmethod
     def parse(cls, output: bytes) -> ReservedState:
         """From the output of _tar_commands.reserved_state_command."""
+        flag, output = output[:1], output[1:]
+        if flag not in (b"V", b"E"):
+            raise ValueError("the listing of reserved names does not start with V or E")
         listing, separator, journal = output.partition(b"\0\0") if not output.startswith(b"\0") else (b"", b"\0", output[1:])
         if not separator:
             raise ValueError("the listing of reserved names ended early")
@@ -60,7 +64,7 @@ class ReservedState:
             kind, _space, name = item.partition(b" ")
             entries[name.decode("utf-8", "backslashreplace")] = _KINDS.get(kind.decode("ascii", "replace"), "other")
         has_journal = entries.get(JOURNAL) == "file"
-        return cls(entries, journal if has_journal else None)
+        return cls(entries, journal if has_journal else None, flag == b"V")
 
 
 class Recovery:

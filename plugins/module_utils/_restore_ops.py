@@ -191,10 +191,11 @@ class _Restore:
         engine, current, result, guard = self.engine, self.current, self.result, self.guard
         check_mode = self.check_mode
         with open_archive(self.entry, identities) as archive:
-            pending = current is not None and reserved_state(engine, self.target).entries
+            state = reserved_state(engine, self.target) if current is not None else None
+            pending = state is not None and state.entries
             one_pass = not check_mode and not pending and _nothing_to_compare(current, self.options.restore_when)
             empty_root = None
-            if not check_mode and not pending and not one_pass and current is not None and not _running_users(engine, current):
+            if not check_mode and not pending and not one_pass and state is not None and not state.visible and not _running_users(engine, current):
                 empty_root = engine.root_if_empty(self.target, digest_version(self.entry))
                 one_pass = empty_root is not None
             if pending:

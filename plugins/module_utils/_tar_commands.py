@@ -297,12 +297,14 @@ touch -d "@$stamp" .
 sync .
 """
 
-# The reserved names at the volume root, each as "TYPE NAME" and a NUL (TYPE as find's %y),
-# then a NUL, then the journal's first 4 KiB when it is a regular file (never through a symlink).
+# "V" when the volume root holds an entry other than the reserved names, else "E"; then the
+# reserved names at the root, each as "TYPE NAME" and a NUL (TYPE as find's %y), then a NUL,
+# then the journal's first 4 KiB when it is a regular file (never through a symlink).
 JOURNAL_READ_LIMIT = 4096
 _RESERVED_STATE_SCRIPT = r"""
 set -eu
 cd /volume
+if [ -n "$(find . -mindepth 1 -maxdepth 1 ! -name '.persist-*' -print -quit)" ]; then printf V; else printf E; fi
 find . -mindepth 1 -maxdepth 1 -name '.persist-*' -printf '%y %f\0'
 printf '\0'
 if [ -f .persist-journal ] && [ ! -L .persist-journal ]; then

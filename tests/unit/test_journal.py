@@ -89,12 +89,13 @@ def test_a_record_left_after_a_complete_swap_is_forgotten():
 
 
 def test_the_reserved_state_listing_is_parsed_with_the_journal_only_when_it_is_a_regular_file():
-    parsed = ReservedState.parse(b"d .persist-staging-x\0f .persist-journal\0\0in x y z\n")
+    parsed = ReservedState.parse(b"Vd .persist-staging-x\0f .persist-journal\0\0in x y z\n")
     assert parsed.entries == {".persist-staging-x": "directory", ".persist-journal": "file"}
-    assert parsed.journal == b"in x y z\n"
-    linked = ReservedState.parse(b"l .persist-journal\0\0")
-    assert linked.entries == {".persist-journal": "symlink"} and linked.journal is None
-    empty = ReservedState.parse(b"\0")
-    assert empty.entries == {} and empty.journal is None
-    with pytest.raises(ValueError):
-        ReservedState.parse(b"d .persist-x\0")
+    assert parsed.journal == b"in x y z\n" and parsed.visible
+    linked = ReservedState.parse(b"El .persist-journal\0\0")
+    assert linked.entries == {".persist-journal": "symlink"} and linked.journal is None and not linked.visible
+    empty = ReservedState.parse(b"E\0")
+    assert empty.entries == {} and empty.journal is None and not empty.visible
+    for cut in (b"Vd .persist-x\0", b"d .persist-x\0\0", b""):
+        with pytest.raises(ValueError):
+            ReservedState.parse(cut)
