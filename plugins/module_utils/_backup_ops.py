@@ -143,24 +143,30 @@ def _same_fingerprint(latest, current_fingerprint):
     return None
 
 
-def unchanged_since(engine, volume, latest, excludes, current_fingerprint, recipients):
-    """Why the volume is unchanged since backup ``latest`` (a reason string), or None: its
-    metadata fingerprint, else its tree digest, equals the backup's (see _comparable)."""
-    if not _comparable(latest, excludes, recipients):
-        return None
-    reason = _same_fingerprint(latest, current_fingerprint)
-    if reason:
-        return reason
-    recorded = latest["metadata"]
+def _same_tree(latest, digest):
+    if digest == latest["metadata"]["tree"]["digest"]:
+        return "its tree digest equals that of %s" % os.path.basename(latest["path"])
+    return None
+
+
+def _same_live_tree(engine, volume, latest, excludes):
+    """_same_tree for the volume as it is now, read by a helper of its own (check mode, which
+    writes no archive to compare as it is written)."""
     try:
         live = engine.tree_digest(volume, excludes)
     except HelperError as exc:
         if exc.details.get("exit_code") == TAR_ENTRIES_CHANGED:
             return None  # it changed while it was read: not unchanged (the backup decides what that means)
         raise
-    if live.hexdigest() == recorded["tree"]["digest"]:
-        return "its tree digest equals that of %s" % os.path.basename(latest["path"])
-    return None
+    return _same_tree(latest, live.hexdigest())
+
+
+class _SameTree(Exception):
+    """The archive just written holds the tree of the latest backup: it is not kept."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def backup(engine, options, check_mode, now=None):
@@ -240,19 +246,21 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
                     os.unlink(path)
 
     latest = latest_complete(scan_directory(dest), volume) if os.path.isdir(dest) else None
-    if options.if_changed and latest is not None:
-        reason = unchanged_since(engine, volume, latest, options.exclude, current_fingerprint, options.encrypt_recipients)
+    if not (options.if_changed and latest is not None and _comparable(latest, options.exclude, options.encrypt_recipients)):
+        latest = None
+    if latest is not None:
+        # The metadata fingerprint decides without reading a file. Where it differs, the tree
+        # digest of the archive as it is written is compared with the latest backup's, and an
+        # archive of the same tree is not kept: the volume is read once, not once to compare
+        # and again to back up (check mode, which writes nothing, reads it to compare).
+        reason = _same_fingerprint(latest, current_fingerprint)
+        if reason is None and check_mode:
+            reason = _same_live_tree(engine, volume, latest, options.exclude)
         if reason:
-            result.update(
-                changed=bool(actions),
-                actions=guard.actions + actions,
-                skipped_reason="volume %s is unchanged since the latest backup: %s" % (volume, reason),
-                latest=summarize(latest["path"], latest["metadata"]),
-            )
-            return result
+            return _unchanged(result, guard, actions, latest, reason)
 
-    actions.append("back up volume %s to %s" % (volume, archive_path))
-    result.update(changed=True, actions=guard.actions + actions, archive=dict(path=archive_path, sidecar=sidecar_path(archive_path)))
+    writing = "back up volume %s to %s" % (volume, archive_path)
+    result.update(changed=True, actions=guard.actions + actions + [writing], archive=dict(path=archive_path, sidecar=sidecar_path(archive_path)))
     if check_mode:
         return result
     if not os.path.isdir(dest):
@@ -267,7 +275,11 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
                 "name_template." % taken,
                 archive=archive_path,
             )
-    metadata = _write_archive(engine, described, options, guard, archive_path=archive_path, created=created, tree_fingerprint=current_fingerprint)
+    try:
+        metadata = _write_archive(engine, described, options, guard, archive_path=archive_path, created=created,
+                                  tree_fingerprint=current_fingerprint, unless_same_as=latest)
+    except _SameTree as same:
+        return _unchanged(result, guard, actions, latest, same.reason)
     result["archive"] = summarize(archive_path, metadata)
     changed = metadata["consistency"].get("changed_while_read")
     if changed:
@@ -275,6 +287,17 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
             "Entries of volume %s changed while the backup read them (containers: ignore, a live copy); the "
             "archive holds them as they were read, which may be torn: %s" % (volume, "; ".join(changed))
         )
+    return result
+
+
+def _unchanged(result, guard, actions, latest, reason):
+    """``result`` of a backup that writes no archive: the volume holds the tree of backup
+    ``latest`` (``reason`` says how that was found); ``actions`` were done all the same."""
+    result.update(
+        changed=bool(actions), actions=guard.actions + actions, archive=None,
+        skipped_reason="volume %s is unchanged since the latest backup: %s" % (result["volume"], reason),
+        latest=summarize(latest["path"], latest["metadata"]),
+    )
     return result
 
 
@@ -294,10 +317,11 @@ def _archive_name(options, now):
     return created, archive_path
 
 
-def _write_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint):
+def _write_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint, unless_same_as):
     volume = described["name"]
     try:
-        metadata = _stream_to_archive(engine, described, options, guard, archive_path=archive_path, created=created, tree_fingerprint=tree_fingerprint)
+        metadata = _stream_to_archive(engine, described, options, guard, archive_path=archive_path, created=created,
+                                      tree_fingerprint=tree_fingerprint, unless_same_as=unless_same_as)
     except FileExistsError as exc:
         raise BackupError(
             "%s appeared while the backup was written (another run?); it was not overwritten." % exc.filename,
@@ -321,9 +345,10 @@ def _write_archive(engine, described, options, guard, *, archive_path, created, 
     return metadata
 
 
-def _stream_to_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint):
+def _stream_to_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint, unless_same_as):
     """Stream the volume into a temporary archive; once complete, give its sidecar and then
-    the archive their final names."""
+    the archive their final names. Raises _SameTree instead (the temporary file is removed)
+    when its tree digest is that of backup ``unless_same_as`` (None: the archive is kept)."""
     volume = described["name"]
     started = time.time()
     digest = TreeDigest()
@@ -351,6 +376,9 @@ def _stream_to_archive(engine, described, options, guard, *, archive_path, creat
             raise
         if sink is not None:
             sink.close()  # ends the age stream
+        same = unless_same_as is not None and _same_tree(unless_same_as, digest.hexdigest())
+        if same:
+            raise _SameTree(same)
         metadata = _metadata(described, options, created=created, started=started, hashing=hashing, digest=digest, tree_fingerprint=tree_fingerprint)
         metadata["consistency"] = guard.record()
         metadata["transport"] = engine.helpers.transport()

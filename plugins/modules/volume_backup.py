@@ -26,7 +26,8 @@ description:
   - With O(if_changed=true), nothing is written when the volume is unchanged since its latest
     complete backup in O(dest). A metadata fingerprint decides cheaply, before anything is locked
     or any container stopped (an unchanged volume costs its services no downtime); where it cannot,
-    the tree digest of the volume is compared with the backup's, with the containers stopped.
+    the volume is backed up, and an archive whose tree digest is the latest backup's is not kept
+    (the volume is read once; in check mode, which writes nothing, it is read to compare).
   - Consistent around live containers. A copy taken while a database writes can be corrupt, so by
     default the backup refuses a volume that a running container mounts read-write. O(containers)
     (or a label on each container) stops or pauses them for the duration, and O(pre_commands) can
@@ -92,8 +93,10 @@ options:
     default: 0
   if_changed:
     description:
-      - Write nothing when the volume is unchanged since its latest complete backup in O(dest)
-        (with the same O(exclude)).
+      - Keep no new archive when the volume is unchanged since its latest complete backup in O(dest)
+        (with the same O(exclude)). When only its metadata fingerprint differs, the archive is
+        written under a temporary name and removed once its tree digest shows the same tree, so
+        the check needs room for it.
     type: bool
     default: true
   encrypt_recipients:

@@ -88,6 +88,25 @@ def test_the_first_short_helper_carries_the_fast_path_proof(run_module, engine, 
     assert len(events) == 2, [event["Actor"]["Attributes"].get("name") for event in events]
 
 
+def test_a_changed_volume_is_read_once_to_compare_and_back_up(run_module, engine, backup_dir, docker_client):
+    """With an earlier backup in dest and a metadata fingerprint that differs, the archive's own
+    tree digest is compared with the latest backup's: three helpers (the fingerprint before the
+    lock and under it, the data), not a fourth that reads every file to compare first."""
+    name = engine.create_volume("transport-changed")
+    write_file(engine.mountpoint(name) / "file", b"x" * 4096)
+    first = run_module("volume_backup", volume=name, dest=str(backup_dir))
+    assert first["changed"] is True, first
+    write_file(engine.mountpoint(name) / "file", b"y" * 4096)
+    since = time.time() - 0.001
+
+    second = run_module("volume_backup", volume=name, dest=str(backup_dir))
+
+    assert second["changed"] is True and second["archive"]["tree_digest"] != first["archive"]["tree_digest"], second
+    events = list(docker_client.events(since=since, until=time.time(), decode=True,
+                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
+    assert len(events) == 3, [event["Actor"]["Attributes"].get("name") for event in events]
+
+
 def test_a_module_whose_directory_the_engine_cannot_see_falls_back_to_the_api_stream(engine, backup_dir, tmp_path):
     """As for a module in a container with the engine's socket: the fast path's directory is in
     a mount namespace of the module's own, so the engine cannot bind it. The short helper that
