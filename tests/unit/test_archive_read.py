@@ -104,7 +104,7 @@ def test_a_read_ahead_closed_early_no_longer_reads_the_file_when_close_returns(t
     path = tmp_path / "a.tar"
     path.write_bytes(data)
     with PinnedArchive(str(path), "none") as archive:
-        for _ in range(20):
+        for _attempt in range(20):
             stream = archive.stream(ahead=True)
             next(stream)
             stream.close()
