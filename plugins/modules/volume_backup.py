@@ -23,7 +23,7 @@ description:
   - Atomic. The archive is written under a temporary name in O(dest), fsynced, then given its final
     name, and the sidecar likewise. A failed or killed run leaves nothing under a final name; its
     temporary files are removed by a later run.
-  - With O(if_changed=true), nothing is written when the volume is unchanged since its latest
+  - With O(if_changed=true), no archive is kept when the volume is unchanged since its latest
     complete backup in O(dest). A metadata fingerprint decides cheaply, before anything is locked
     or any container stopped (an unchanged volume costs its services no downtime); where it cannot,
     the volume is backed up, and an archive whose tree digest is the latest backup's is not kept
