@@ -107,6 +107,23 @@ def test_a_changed_volume_is_read_once_to_compare_and_back_up(run_module, engine
     assert len(events) == 3, [event["Actor"]["Attributes"].get("name") for event in events]
 
 
+def test_a_restore_into_a_volume_equal_to_the_archive_reads_it_once_with_two_helpers(run_module, engine, backup_dir, docker_client):
+    """The helper that lists the reserved names (and carries the fast path's proof) also says
+    that the root holds entries, so no helper of its own reads the volume to see whether it is
+    empty; the other helper reads the volume to compare it with the archive."""
+    name = engine.create_volume("transport-noop")
+    write_file(engine.mountpoint(name) / "file", b"x" * 4096)
+    archive = run_module("volume_backup", volume=name, dest=str(backup_dir))["archive"]["path"]
+    since = time.time() - 0.001
+
+    again = run_module("volume_restore", volume=name, src=archive)
+
+    assert again["changed"] is False and "already equals the archive" in again["skipped_reason"], again
+    events = list(docker_client.events(since=since, until=time.time(), decode=True,
+                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
+    assert len(events) == 2, [event["Actor"]["Attributes"].get("name") for event in events]
+
+
 def test_a_module_whose_directory_the_engine_cannot_see_falls_back_to_the_api_stream(engine, backup_dir, tmp_path):
     """As for a module in a container with the engine's socket: the fast path's directory is in
     a mount namespace of the module's own, so the engine cannot bind it. The short helper that
