@@ -23,7 +23,8 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import Copy
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
 from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params, WriteOptions
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
-from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences, only_root
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
                                       operation="copy")
     planned = len(result["actions"])
     current = dest_engine.volume(dest)
-    settings = None
+    settings = state = None
     if current is None:
         if not options.write.create:
             raise VolumeMissing(
@@ -200,13 +201,20 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         if reason:
             raise CopyError("Volume %s is not written by volume_copy: %s. Writing it would change the other's files under it. "
                             "Nothing was changed." % (dest, reason), volume_name=dest)
-        finished, warnings = recover(dest_engine, dest, commit, check_mode, recovery, result["actions"])
+        finished, warnings, state = recover(dest_engine, dest, commit, check_mode, recovery, result["actions"])
         result["finished_interrupted"] = finished
         result["warnings"].extend(warnings)
 
     started = time.time()
     compare_dest = current is not None and when == "different" and not (check_mode and result["finished_interrupted"])
-    empty_root = dest_engine.root_if_empty(dest) if compare_dest and not check_mode else None
+    empty_root = None
+    if compare_dest and not check_mode:
+        # The listing of the reserved names gave the root of an empty dest, unless the
+        # recovery changed something since.
+        if state is None:
+            empty_root = dest_engine.root_if_empty(dest)
+        elif state.root is not None:
+            empty_root = only_root([state.root], CURRENT_VERSION)
     differences = TreeDifferences()
     if (compare_dest and empty_root is None) or check_mode:
         # Check mode reads the source through the safety rules too, so that it predicts a refusal.

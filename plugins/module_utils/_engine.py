@@ -17,7 +17,7 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import Engi
 from ansible_collections.persist.docker.plugins.module_utils._storage import sharing
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, tar_create_command, usage_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
-from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import only_root
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 from ansible_collections.persist.docker.plugins.module_utils._usage import UsageTally
 from ansible_collections.persist.docker.plugins.module_utils._volume_spec import (
@@ -110,11 +110,7 @@ class VolumeEngine:
         holds no entry (leftovers of restores, ``.persist-*``, are not read), else None;
         reads no further than its second entry."""
         with closing(self.helpers.stream_output(tar_create_command(), {name: VOLUME_MOUNT}, "reading volume %s" % name, bulk=True)) as chunks:
-            records = iter(RecordStream(chunks, version=version))
-            root = next(records, None)
-            if root is None or next(records, None) is not None:
-                return None
-        return root[1]
+            return only_root(chunks, version)
 
     def tree_digest(self, name, excludes=(), version=CURRENT_VERSION):
         """The TreeDigest of volume ``name`` as it is now (reads every byte, writes nothing);

@@ -41,12 +41,14 @@ def journal_mac(secret: str, line: str) -> str:
 class ReservedState:
     """The reserved entries at a volume's root: ``entries`` maps each name to its kind
     (directory, file, symlink or other), ``journal`` is the journal's content when it is a
-    regular file (else None); ``visible``: whether the root holds other entries too."""
+    regular file (else None); ``visible``: whether the root holds other entries too; ``root``:
+    the tar stream of the root alone when it holds no entry at all (else None)."""
 
-    def __init__(self, entries: Dict[str, str], journal: Optional[bytes], visible: bool = True) -> None:
+    def __init__(self, entries: Dict[str, str], journal: Optional[bytes], visible: bool = True, root: Optional[bytes] = None) -> None:
         self.entries = entries
         self.journal = journal
         self.visible = visible
+        self.root = root
 
     @classmethod
     def parse(cls, output: bytes) -> ReservedState:
@@ -64,7 +66,8 @@ class ReservedState:
             kind, _space, name = item.partition(b" ")
             entries[name.decode("utf-8", "backslashreplace")] = _KINDS.get(kind.decode("ascii", "replace"), "other")
         has_journal = entries.get(JOURNAL) == "file"
-        return cls(entries, journal if has_journal else None, flag == b"V")
+        root = journal if flag == b"E" and not entries and journal else None
+        return cls(entries, journal if has_journal else None, flag == b"V", root)
 
 
 class Recovery:

@@ -44,7 +44,7 @@ from ansible_collections.persist.docker.plugins.module_utils._errors import Help
 from ansible_collections.persist.docker.plugins.module_utils._options import ConsistencyOptions, Decryption, Params, WriteOptions
 from ansible_collections.persist.docker.plugins.module_utils._swap import recover, reserved_state
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import TAR_ENTRIES_CHANGED
-from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences, only_root
 from ansible_collections.persist.docker.plugins.module_utils._text import counted
 
 
@@ -195,8 +195,8 @@ class _Restore:
             pending = state is not None and state.entries
             one_pass = not check_mode and not pending and _nothing_to_compare(current, self.options.restore_when)
             empty_root = None
-            if not check_mode and not pending and not one_pass and state is not None and not state.visible and not _running_users(engine, current):
-                empty_root = engine.root_if_empty(self.target, digest_version(self.entry))
+            if not check_mode and not pending and not one_pass and state is not None and state.root is not None and not _running_users(engine, current):
+                empty_root = only_root([state.root], digest_version(self.entry))
                 one_pass = empty_root is not None
             if pending:
                 verify_archive(archive, self.entry, self.options.write.allow_special)  # before anything is stopped
@@ -257,7 +257,7 @@ class _Restore:
         planned = len(result["actions"])
         if pending:
             self.guard.quiesce()
-            finished, warnings = recover(engine, target, self.guard, check_mode, self.options.consistency.recovery, result["actions"])
+            finished, warnings, _state = recover(engine, target, self.guard, check_mode, self.options.consistency.recovery, result["actions"])
             result["finished_interrupted"] = finished
             result.setdefault("warnings", []).extend(warnings)
             # In check mode a swap to finish is still pending: the target cannot be compared yet.

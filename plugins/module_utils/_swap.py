@@ -176,7 +176,8 @@ def recover(engine, volume, commit, check_mode, recovery, actions):
     """Act on the reserved entries of ``volume`` (an existing target of a restore or copy):
     finish our swap that a killed run left half done, remove our staging trees of runs killed
     before their swap, and with ``recovery`` V(discard) give foreign reserved entries visible
-    names. Appends what it does (or would do) to ``actions``. Returns (finished, warnings).
+    names. Appends what it does (or would do) to ``actions``. Returns (finished, warnings,
+    state): ``state`` is the volume's ReservedState when nothing was to be done, else None.
 
     Raises ReservedEntries for a journal this collection cannot prove it wrote (unless
     ``recovery`` is discard): nothing is done to the volume, and its containers that a killed
@@ -215,7 +216,7 @@ def recover(engine, volume, commit, check_mode, recovery, actions):
             warnings.append(foreign_entries_warning(volume, plan.foreign))
     if (plan.forget_record or (plan.foreign_journal and record is not None)) and not check_mode:
         _forget_record(engine, volume)
-    return bool(plan.finish), warnings
+    return bool(plan.finish), warnings, None if plan.needed else state
 
 
 def check_source(engine, volume, commit, *, check_mode, recovery, actions, operation):

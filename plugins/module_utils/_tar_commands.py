@@ -299,7 +299,8 @@ sync .
 
 # "V" when the volume root holds an entry other than the reserved names, else "E"; then the
 # reserved names at the root, each as "TYPE NAME" and a NUL (TYPE as find's %y), then a NUL,
-# then the journal's first 4 KiB when it is a regular file (never through a symlink).
+# then the journal's first 4 KiB when it is a regular file (never through a symlink), or, when
+# the root holds no entry at all, the tar stream of the root alone (as a backup's tar gives it).
 JOURNAL_READ_LIMIT = 4096
 _RESERVED_STATE_SCRIPT = r"""
 set -eu
@@ -309,8 +310,10 @@ find . -mindepth 1 -maxdepth 1 -name '.persist-*' -printf '%y %f\0'
 printf '\0'
 if [ -f .persist-journal ] && [ ! -L .persist-journal ]; then
     head -c LIMIT .persist-journal
+elif [ -z "$(find . -mindepth 1 -maxdepth 1 -print -quit)" ]; then
+    exec ROOT_ALONE
 fi
-""".replace("LIMIT", str(JOURNAL_READ_LIMIT))
+""".replace("LIMIT", str(JOURNAL_READ_LIMIT)).replace("ROOT_ALONE", _quoted(_tar_create_options(()) + ["--no-recursion", "--directory=" + VOLUME_MOUNT, "."]))
 
 # Remove the trees of one staged run (``.persist-staging-TOKEN``, ``.persist-old-TOKEN``),
 # which only that run made: before its swap, or when a later run finds them with the

@@ -42,6 +42,16 @@ class RecordStream:
         del pending[:]
 
 
+def only_root(chunks: Iterable[bytes], version: int) -> Optional[bytes]:
+    """The record (of digest ``version``) of the root of the tar stream ``chunks`` when the
+    stream holds the root alone, else None; reads no further than its second entry."""
+    records = iter(RecordStream(chunks, version=version))
+    root = next(records, None)
+    if root is None or next(records, None) is not None:
+        return None
+    return root[1]
+
+
 class TreeDifferences:
     """Counts of added, changed and removed entries, with the first ``limit`` paths of each."""
 

@@ -124,6 +124,26 @@ def test_a_restore_into_a_volume_equal_to_the_archive_reads_it_once_with_two_hel
     assert len(events) == 2, [event["Actor"]["Attributes"].get("name") for event in events]
 
 
+def test_a_restore_into_an_empty_volume_takes_its_root_from_the_reserved_names_listing(run_module, engine, backup_dir, docker_client):
+    """The listing of the reserved names gives the tar of the root of a volume that holds no
+    entry: no helper reads the volume to see that it is empty. Four helpers: that listing, the
+    extraction, the read-back, the swap."""
+    source = engine.create_volume("transport-empty-source")
+    write_file(engine.mountpoint(source) / "file", b"x" * 4096)
+    archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
+    target = engine.create_volume("transport-empty-target")
+    since = time.time() - 0.001
+
+    result = run_module("volume_restore", volume=target, src=archive)
+
+    assert result["changed"] is True and result["verified"] is True, result
+    assert result["differences"]["added"] == 1, result["differences"]
+    events = list(docker_client.events(since=since, until=time.time(), decode=True,
+                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
+    assert len(events) == 4, [event["Actor"]["Attributes"].get("name") for event in events]
+    assert (engine.mountpoint(target) / "file").read_bytes() == b"x" * 4096
+
+
 def test_a_module_whose_directory_the_engine_cannot_see_falls_back_to_the_api_stream(engine, backup_dir, tmp_path):
     """As for a module in a container with the engine's socket: the fast path's directory is in
     a mount namespace of the module's own, so the engine cannot bind it. The short helper that

@@ -95,7 +95,12 @@ def test_the_reserved_state_listing_is_parsed_with_the_journal_only_when_it_is_a
     linked = ReservedState.parse(b"El .persist-journal\0\0")
     assert linked.entries == {".persist-journal": "symlink"} and linked.journal is None and not linked.visible
     empty = ReservedState.parse(b"E\0")
-    assert empty.entries == {} and empty.journal is None and not empty.visible
+    assert empty.entries == {} and empty.journal is None and not empty.visible and empty.root is None
+    bare = ReservedState.parse(b"E\0" + b"./\0tar of the root")
+    assert bare.entries == {} and bare.journal is None and bare.root == b"./\0tar of the root"
+    # Only a root with no entry at all comes with its tar stream: never a journal taken for one.
+    assert ReservedState.parse(b"Ef .persist-journal\0\0in x\n").root is None
+    assert ReservedState.parse(b"V\0whatever").root is None
     for cut in (b"Vd .persist-x\0", b"d .persist-x\0\0", b""):
         with pytest.raises(ValueError):
             ReservedState.parse(cut)

@@ -51,3 +51,19 @@ def test_merge_keeps_extras_so_only_additions_and_changes_count(tmp_path):
     assert differences.would_change("replace")
     assert not differences.would_change("merge")
     assert view["kept_extra"] == 1 and view["removed"] == 0
+
+
+def test_the_root_alone_gives_the_record_of_an_empty_tree_and_a_tree_with_entries_none(tmp_path):
+    import subprocess
+
+    from ansible_collections.persist.docker.plugins.module_utils._tree_compare import only_root
+    from ansible_collections.persist.docker.plugins.module_utils._tree_digest import SUPPORTED_VERSIONS
+    from tarbuild import GNU_TAR_CREATE
+
+    empty = build(tmp_path / "empty", {})
+    alone = subprocess.run(GNU_TAR_CREATE + ["--no-recursion", "-C", str(empty), "-cf", "-", "."], check=True, stdout=subprocess.PIPE).stdout
+    full = build(tmp_path / "full", {"a": b"1"})
+    for version in SUPPORTED_VERSIONS:
+        record = only_root(chunks(alone, 700), version)
+        assert record is not None and record == only_root(chunks(gnu_tar(empty)), version)
+        assert only_root(chunks(gnu_tar(full)), version) is None
