@@ -24,7 +24,6 @@ from ansible_collections.persist.docker.plugins.module_utils._helper import Help
 from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params, WriteOptions
 from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences, only_root
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         if state is None:
             empty_root = dest_engine.root_if_empty(dest)
         elif state.root is not None:
-            empty_root = only_root([state.root], CURRENT_VERSION)
+            empty_root = only_root([state.root])
     differences = TreeDifferences()
     if (compare_dest and empty_root is None) or check_mode:
         # Check mode reads the source through the safety rules too, so that it predicts a refusal.

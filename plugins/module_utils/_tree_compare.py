@@ -42,7 +42,7 @@ class RecordStream:
         del pending[:]
 
 
-def only_root(chunks: Iterable[bytes], version: int) -> Optional[bytes]:
+def only_root(chunks: Iterable[bytes], version: int = CURRENT_VERSION) -> Optional[bytes]:
     """The record (of digest ``version``) of the root of the tar stream ``chunks`` when the
     stream holds the root alone, else None; reads no further than its second entry."""
     records = iter(RecordStream(chunks, version=version))

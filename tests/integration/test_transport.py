@@ -24,6 +24,13 @@ from volume_trees import differences, fill_random, snapshot, write_file
 FAST_DIRECTORIES = os.path.join(tempfile.gettempdir(), "persist-fast-*")
 
 
+def _helpers_created_since(docker_client, since):
+    """The names of the helper containers the engine created since ``since`` (a time stamp)."""
+    events = docker_client.events(since=since, until=time.time(), decode=True,
+                                  filters={"type": "container", "event": "create", "label": HELPER_LABEL})
+    return [event["Actor"]["Attributes"].get("name") for event in events]
+
+
 def test_backup_restore_and_copy_say_which_transport_ran_and_give_the_same_data(run_module, engine, backup_dir):
     source = engine.create_volume("transport-source")
     root = engine.mountpoint(source)
@@ -83,9 +90,8 @@ def test_the_first_short_helper_carries_the_fast_path_proof(run_module, engine, 
     result = run_module("volume_backup", volume=name, dest=str(backup_dir))
 
     assert result["changed"] is True and result["transport"] == "fifo", result
-    events = list(docker_client.events(since=since, until=time.time(), decode=True,
-                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
-    assert len(events) == 2, [event["Actor"]["Attributes"].get("name") for event in events]
+    created = _helpers_created_since(docker_client, since)
+    assert len(created) == 2, created
 
 
 def test_a_changed_volume_is_read_once_to_compare_and_back_up(run_module, engine, backup_dir, docker_client):
@@ -102,9 +108,8 @@ def test_a_changed_volume_is_read_once_to_compare_and_back_up(run_module, engine
     second = run_module("volume_backup", volume=name, dest=str(backup_dir))
 
     assert second["changed"] is True and second["archive"]["tree_digest"] != first["archive"]["tree_digest"], second
-    events = list(docker_client.events(since=since, until=time.time(), decode=True,
-                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
-    assert len(events) == 3, [event["Actor"]["Attributes"].get("name") for event in events]
+    created = _helpers_created_since(docker_client, since)
+    assert len(created) == 3, created
 
 
 def test_a_restore_into_a_volume_equal_to_the_archive_reads_it_once_with_two_helpers(run_module, engine, backup_dir, docker_client):
@@ -119,9 +124,8 @@ def test_a_restore_into_a_volume_equal_to_the_archive_reads_it_once_with_two_hel
     again = run_module("volume_restore", volume=name, src=archive)
 
     assert again["changed"] is False and "already equals the archive" in again["skipped_reason"], again
-    events = list(docker_client.events(since=since, until=time.time(), decode=True,
-                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
-    assert len(events) == 2, [event["Actor"]["Attributes"].get("name") for event in events]
+    created = _helpers_created_since(docker_client, since)
+    assert len(created) == 2, created
 
 
 def test_a_restore_into_an_empty_volume_takes_its_root_from_the_reserved_names_listing(run_module, engine, backup_dir, docker_client):
@@ -138,9 +142,8 @@ def test_a_restore_into_an_empty_volume_takes_its_root_from_the_reserved_names_l
 
     assert result["changed"] is True and result["verified"] is True, result
     assert result["differences"]["added"] == 1, result["differences"]
-    events = list(docker_client.events(since=since, until=time.time(), decode=True,
-                                       filters={"type": "container", "event": "create", "label": HELPER_LABEL}))
-    assert len(events) == 4, [event["Actor"]["Attributes"].get("name") for event in events]
+    created = _helpers_created_since(docker_client, since)
+    assert len(created) == 4, created
     assert (engine.mountpoint(target) / "file").read_bytes() == b"x" * 4096
 
 
