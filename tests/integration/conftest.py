@@ -40,7 +40,7 @@ from pathlib import Path
 import ansible.constants
 import docker
 import pytest
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 from pytest_ansible.module_dispatcher.v213 import ModuleDispatcherV213
 
 from adhoc_process import with_transport
@@ -292,6 +292,15 @@ class Engine:
         """Helper containers (of any run) that mount ``volume``."""
         # sparse: no inspect per container, so one removed meanwhile cannot fail the listing.
         return self.client.containers.list(all=True, sparse=True, filters={"label": HELPER_LABEL, "volume": volume})
+
+    def kill_helpers(self, volume):
+        """Kill the helper containers that mount ``volume`` (as a crash would end them); one
+        that ended already, or is being removed by its run, is left as it is."""
+        for helper in self.helpers_on(volume):
+            try:
+                helper.kill()
+            except (NotFound, APIError):
+                pass
 
     def container_name(self, suffix):
         """A container name for this test (for containers a test creates itself, such as

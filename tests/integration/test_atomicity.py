@@ -16,7 +16,6 @@ import shutil
 import socket
 
 import pytest
-from docker.errors import APIError, NotFound
 
 import adhoc_process
 from conftest import TEST_IMAGE
@@ -240,14 +239,6 @@ def test_a_swap_record_left_by_a_killed_run_after_its_swap_is_cleared_and_one_of
     assert engine.client.containers.list(all=True, filters={"name": "persist-swap-" + target}) == []
 
 
-def _kill_helpers(engine, volume):
-    for helper in engine.helpers_on(volume):
-        try:
-            helper.kill()
-        except (NotFound, APIError):
-            pass  # it ended by itself meanwhile
-
-
 @pytest.mark.parametrize(
     "moment, appears",
     [
@@ -271,7 +262,7 @@ def test_restore_crash_with_its_helper_is_finished_by_the_next_run(run_module, e
     with adhoc_process.DirectoryWatch(root) as watch:
         process = adhoc_process.start("volume_restore", {"volume": target, "src": archive})
         appeared = watch.wait_for(appears, timeout=120)
-        _kill_helpers(engine, target)
+        engine.kill_helpers(target)
         adhoc_process.kill_tree(process)
     assert appeared is not None, "the restore never reached the step %s" % moment
     engine.wait_for_helpers(target)

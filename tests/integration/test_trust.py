@@ -242,8 +242,7 @@ def test_a_journal_changed_after_a_crash_is_not_followed(run_module, engine, bac
     with adhoc_process.DirectoryWatch(root_path) as watch:
         process = adhoc_process.start("volume_restore", {"volume": target, "src": archive})
         appeared = watch.wait_for(lambda created: created.startswith(".persist-old-"), timeout=120)
-        for helper in engine.helpers_on(target):
-            helper.kill()
+        engine.kill_helpers(target)
         adhoc_process.kill_tree(process)
     assert appeared is not None
     engine.wait_for_helpers(target)
@@ -270,8 +269,7 @@ def test_a_swap_that_stops_part_way_keeps_its_containers_stopped_until_a_run_fin
     with adhoc_process.DirectoryWatch(engine.mountpoint(target)) as watch:
         process = adhoc_process.start("volume_restore", {"volume": target, "src": archive})
         appeared = watch.wait_for(lambda created: created.startswith(".persist-old-"), timeout=120)
-        for helper in engine.helpers_on(target):
-            helper.kill()  # the swap helper dies; the module lives on and reports
+        engine.kill_helpers(target)  # the swap helper dies; the module lives on and reports
         out, err = process.communicate(timeout=300)
     assert appeared is not None
     failed = adhoc_process.parse(out.decode(), err.decode())
