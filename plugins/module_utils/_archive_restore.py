@@ -15,7 +15,7 @@ the staging tree is read back and its tree digest must equal the archive's befor
 
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import ExitStack, closing
 
 from ansible_collections.persist.docker.plugins.module_utils._archive_check import (
     READ_FAILURES,
@@ -23,7 +23,7 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_check impo
     digest_version,
     refusal,
 )
-from ansible_collections.persist.docker.plugins.module_utils._errors import RestoreError
+from ansible_collections.persist.docker.plugins.module_utils._errors import HelperError, RestoreError
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker
 from ansible_collections.persist.docker.plugins.module_utils._swap import stage_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, extract_command, staged_tree_command
@@ -47,17 +47,24 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, *, allow_spec
     ending = " The target volume was not changed."
     approver = SafetyChecker(allow_special) if verified else TreeDigest(SafetyChecker(allow_special), on_record=observe, version=version)
 
+    read_back = ReadBack(engine, target)
+
     def stage(token):
+        read_back.hold(token)
         chunks = canonical_stream(archive.stream(), approver)
         what = "extracting %s into volume %s" % (path, target)
-        engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, chunks, what, special=allow_special, bulk=True)
+        try:
+            engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, chunks, what, special=allow_special, bulk=True)
+        except HelperError as exc:  # GNU tar failed (a full volume, storage that refuses an attribute)
+            exc.msg = "%s.%s" % (exc.msg.rstrip("."), ending)
+            raise
 
     def check_staged(token):
         if not verified:
             check_against_sidecar(archive, approver, entry, ending)
         if before_read_back is not None:
             before_read_back(token)
-        staged = read_staged(engine, target, token, version)
+        staged = read_back.digest(version)
         if staged.hexdigest() != entry["metadata"]["tree"]["digest"]:
             first = _first_difference(engine, archive, target, token, version)
             raise RestoreError(
@@ -67,19 +74,46 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, *, allow_spec
             )
 
     try:
-        stage_and_swap(engine, target, stage, mode, commit, special=allow_special, check_staged=check_staged)
+        with read_back:
+            stage_and_swap(engine, target, stage, mode, commit, special=allow_special, check_staged=check_staged)
     except READ_FAILURES as exc:
         raise refusal(path, exc, ending)
 
 
-def read_staged(engine, volume, token, version):
-    """The TreeDigest of the staging tree ``token`` inside ``volume``."""
-    chunks = engine.helpers.stream_output(staged_tree_command(token), {volume: VOLUME_MOUNT}, "reading back the staged tree in volume %s" % volume, bulk=True)
-    with closing(chunks):
-        records = RecordStream(chunks, version=version)
-        for _record in records:
-            pass
-    return records.digest
+class ReadBack:
+    """The helper that reads a staging tree of ``volume`` back, started before the tree is
+    written and held until it is (HelperRunner.held_output): it reads the tree as soon as the
+    writer ended, while the engine writes the data out and starts no new container. A context
+    manager around stage_and_swap, which removes the helper; ``hold(token)`` in ``stage``
+    before the writing starts, ``digest(version)`` in ``check_staged``."""
+
+    def __init__(self, engine, volume):
+        self._engine = engine
+        self._volume = volume
+        self._held = ExitStack()
+        self._release = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *failure):
+        return self._held.__exit__(*failure)
+
+    def hold(self, token):
+        what = "reading back the staged tree in volume %s" % self._volume
+        self._release = self._held.enter_context(
+            self._engine.helpers.held_output(staged_tree_command(token), {self._volume: VOLUME_MOUNT}, what))
+
+    def digest(self, version):
+        """The TreeDigest of the staging tree, read back now."""
+        if self._release is None:
+            raise AssertionError("internal error: reading back before hold()")
+        chunks = self._release()
+        with closing(chunks):
+            records = RecordStream(chunks, version=version)
+            for _record in records:
+                pass
+        return records.digest
 
 
 def _first_difference(engine, archive, volume, token, version):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from contextlib import closing, contextmanager
 
-from ansible_collections.persist.docker.plugins.module_utils._archive_restore import read_staged
+from ansible_collections.persist.docker.plugins.module_utils._archive_restore import ReadBack
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import ComparableDigest, comparable_records
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, HelperError
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
@@ -158,13 +158,15 @@ def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, 
     checked members reaches the destination's tar. Before the swap a failure leaves
     ``dest``'s entries as they were."""
     stream = _CheckedStream(read_volume(engine, source), allow_special, observe, canonical=True)
+    read_back = ReadBack(dest_engine, dest)
 
     def stage(token):
+        read_back.hold(token)
         what = "copying volume %s into volume %s" % (source, dest)
         dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special, bulk=True)
 
     def check(token):
-        staged = read_staged(dest_engine, dest, token, CURRENT_VERSION)
+        staged = read_back.digest(CURRENT_VERSION)
         if staged.hexdigest() != stream.digest.hexdigest():
             with reading(source):
                 differences = _compare_staged(engine, source, dest_engine, dest, token)
@@ -173,7 +175,7 @@ def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, 
             check_staged(token)
 
     try:
-        with reading(source, "Nothing was changed in volume %s." % dest):
+        with reading(source, "Nothing was changed in volume %s." % dest), read_back:
             stage_and_swap(dest_engine, dest, stage, mode, commit, special=allow_special, check_staged=check)
     finally:
         stream.close()

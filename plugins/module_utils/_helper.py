@@ -13,11 +13,13 @@ so that a later run can tell a helper abandoned by a killed run from one still i
 
 from __future__ import annotations
 
+import binascii
 import os
 import socket
 import threading
 import time
 from contextlib import closing, contextmanager
+from typing import List
 
 from ansible_collections.persist.docker.plugins.module_utils._docker_api import (
     close_socket,
@@ -66,6 +68,31 @@ WRITER_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"]
 # that survive a change of owner, and file capabilities. Without them the kernel itself
 # refuses what the safety rules refuse.
 SPECIAL_CAPABILITIES = ["FSETID", "MKNOD", "SETFCAP"]
+# A held helper (held_output) runs its command once it reads this line on its stdin.
+GO_LINE = b"go\n"
+
+
+def success_line():
+    """A new line for reporting_success, which no command can print unless told it."""
+    return ("persist.docker: done %s\n" % binascii.hexlify(os.urandom(16)).decode("ascii")).encode("ascii")
+
+
+def reporting_success(command, line):
+    """``command`` followed, when it exits 0, by ``line`` (see success_line) on stdout.
+
+    When a container that wrote much data ends, the engine cleans it up before it reports the
+    exit: unmounting its root file system writes out the file system under it, the volumes'
+    new data with it (half a second for 1 GiB on a local disk), and the engine creates and
+    starts no other container until that is done. The line says the command succeeded as soon
+    as its output ends, so the module goes on (with a helper it held ready, see held_output)
+    while the engine writes the data out; the removal waits for it in the background."""
+    return ["sh", "-c", '"$@" && printf "%s" "$0"', line.decode("ascii")] + list(command)
+
+
+def held(command):
+    """``command`` run only once GO_LINE comes on stdin; any other input, or its end, makes
+    the helper exit 1 without running it."""
+    return ["sh", "-c", 'read -r go && [ "$go" = "$0" ] && exec "$@"', GO_LINE.decode("ascii").strip()] + list(command)
 
 
 def helper_argument_spec():
@@ -92,6 +119,7 @@ class HelperRunner:
         self._removals = []  # threads removing helpers that wrote bulk data, see _remove_soon
         # How the bulk data of this run's helpers travelled: "fifo" and/or "api".
         self.transports = set()
+        self._success = success_line()
 
     def transport(self):
         """How this run's bulk data travelled: "fifo", "api", "fifo+api", or None when no
@@ -189,8 +217,9 @@ class HelperRunner:
     def _remove_soon(self, run):
         """Remove ``run``, a helper that wrote bulk data and ended well, in a thread: the engine
         unmounts its root file system, which writes out the file system under it first (the
-        data just written, when the volume is there too). The next helper (a read-back) works
-        meanwhile; the swap makes the data durable itself (see _tar_commands). close() waits."""
+        data just written, when the volume is there too), and only then reports the exit (see
+        reporting_success). A helper held ready (held_output) reads back meanwhile; the swap
+        makes the data durable itself (see _tar_commands). close() waits."""
         def remove():
             try:
                 run.remove()
@@ -318,19 +347,22 @@ class HelperRunner:
         if bulk:
             self.transports.add("fifo" if fast else "api")
         if not fast:
-            run = self._start(command, volumes, what, writable=True, stdin=True, special=special)
+            run = self._start(reporting_success(command, self._success) if bulk else command, volumes, what, writable=True, stdin=True, special=special)
             with self._removing(run, bulk):
                 # Producing the input (reading, decompressing) overlaps with sending it.
                 for chunk in prefetch(chunks):
                     run.send(chunk)
                 run.close_input()
+                if bulk:
+                    run.keep_output()
+                    return run.finish_written(self._success)
                 output = b"".join(run.output())
                 run.finish()
                 return output
         host_fifo, container_fifo = fast.fifo()
         writer = open_writer(host_fifo)
         try:
-            run = self._start(input_from(command, container_fifo), volumes, what, writable=True, special=special,
+            run = self._start(input_from(reporting_success(command, self._success), container_fifo), volumes, what, writable=True, special=special,
                               bind=(fast.directory, False))
         except BaseException:
             os.close(writer)
@@ -340,9 +372,56 @@ class HelperRunner:
             with self._removing(run, bulk):
                 run.drain_in_background()
                 run.send_through(writer, prefetch(chunks))
-                return run.finish()
+                return run.finish_written(self._success)
         finally:
             os.unlink(host_fifo)
+
+    @contextmanager
+    def held_output(self, command, volumes, what):
+        """Start a read-only helper for ``command`` now and hold it before it runs the command;
+        yields ``release``, which lets it run and returns a generator of its stdout (bulk: as
+        stream_output's, through a FIFO where the fast path is proved), ending with its exit
+        as there. A helper held ready before a bulk write reads what was written at once,
+        while the engine writes the data out (see reporting_success). The helper is removed
+        when the block ends; never released, it runs nothing."""
+        fast = self._fast_path()
+        self.transports.add("fifo" if fast else "api")
+        fifo = None  # (path here, reading descriptor) on the fast path
+        if fast:
+            host_fifo, container_fifo = fast.fifo()
+            command = output_to(command, container_fifo)
+            fifo = (host_fifo, open_reader(host_fifo))
+        released: List[bool] = []
+
+        def closing_fifo():
+            if fifo is not None:
+                if not released:
+                    os.close(fifo[1])
+                os.unlink(fifo[0])
+
+        try:
+            run = self._start(held(command), volumes, what, writable=False, stdin=True,
+                              bind=(fast.directory, False) if fast else None)
+        except BaseException:
+            closing_fifo()
+            raise
+
+        def release():
+            run.send(GO_LINE)
+            run.close_input()
+            if fifo is None:
+                yield from run.output()
+            else:
+                run.drain_in_background()
+                released.append(True)  # read_fifo closes the reader from here on
+                yield from prefetch(read_fifo(fifo[1], run.running))
+            run.finish()
+
+        try:
+            with self._removing(run, False):
+                yield release
+        finally:
+            closing_fifo()
 
     def relays(self):
         """Whether relay() can run: the fast path is proved (see _fast_path)."""
@@ -554,6 +633,25 @@ class _HelperRun:
                 yield data
             elif stream_id == STDERR:
                 self.stderr_tail = (self.stderr_tail + data)[-STDERR_TAIL_BYTES:]
+
+    def keep_output(self):
+        """Read the attach stream to its end (the helper's processes ended), keeping its stdout
+        for finish_written."""
+        self._drained = []
+        self._drain()
+
+    def finish_written(self, line):
+        """finish() for a helper run under reporting_success with ``line``, whose output was
+        kept (by drain_in_background or keep_output): when it ends with ``line``, the command
+        exited 0 and the engine's exit status is not waited for (the removal waits for it, see
+        reporting_success); otherwise finish() says why it failed. Returns the command's stdout."""
+        if self._drainer is not None:
+            self._drainer.join()
+        output = b"".join(self._drained)
+        if not output.endswith(line):
+            return self.finish()
+        close_socket(self.sock)
+        return output[:-len(line)]
 
     def finish(self):
         """Wait for the exit; HelperError (with the stderr tail) unless it exited 0. Returns

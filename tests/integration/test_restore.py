@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 
-from volume_trees import differences, reserved_leftovers, root_state, snapshot, write_file
+from volume_trees import differences, fill_random, reserved_leftovers, root_state, snapshot, write_file
 
 
 def _source_tree(root):
@@ -233,6 +233,28 @@ def test_a_corrupt_archive_restored_into_an_empty_volume_in_one_pass_leaves_it_e
     assert "The target volume was not changed." in refused["msg"], refused["msg"]
     # Nothing at all: the staging tree of the one-pass read is gone too.
     assert os.listdir(engine.mountpoint(empty)) == []
+
+
+def test_a_restore_into_a_volume_too_small_for_it_fails_with_tars_error_and_changes_nothing(run_module, engine, backup_dir):
+    """The extraction's failure is reported as such (not as a staged tree that reads back
+    wrong), the volume keeps its entries, and no helper is left: the one held ready to read
+    the staged tree back is removed unreleased."""
+    source = engine.create_volume("small-source")
+    fill_random(engine.mountpoint(source), "big", 3 << 20)
+    archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
+    target = engine.create_volume("small-target", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    root = engine.mountpoint(target)
+    write_file(os.path.join(root, "old"), b"kept")
+    before = snapshot(root)
+
+    refused = run_module("volume_restore", volume=target, src=archive)
+
+    assert refused.get("failed") is True, refused
+    assert "while extracting" in refused["msg"] and target in refused["msg"], refused["msg"]
+    assert "Wrote only" in refused["msg"], refused["msg"]  # GNU tar's words for a full file system
+    assert "The target volume was not changed." in refused["msg"], refused["msg"]
+    _assert_same_tree(before, root)
+    assert engine.helpers_on(target) == []
 
 
 def test_restore_with_create_false_into_a_missing_volume_fails_and_creates_nothing(run_module, engine, backup_dir):

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import adhoc_process
+import pytest
 import crafted_archives as crafted
 from conftest import HELPER_LABEL
 from volume_trees import differences, fill_random, snapshot, write_file
@@ -145,6 +146,40 @@ def test_a_restore_into_an_empty_volume_takes_its_root_from_the_reserved_names_l
     created = _helpers_created_since(docker_client, since)
     assert len(created) == 4, created
     assert (engine.mountpoint(target) / "file").read_bytes() == b"x" * 4096
+
+
+def _helper_lifetimes(docker_client, since):
+    """[(created, died)] of the helper containers the engine created since ``since``, in the
+    engine's own time (nanoseconds), in the order they were created."""
+    events = docker_client.events(since=since, until=time.time(), decode=True,
+                                  filters={"type": "container", "event": ["create", "die"], "label": HELPER_LABEL})
+    times = {}
+    for event in events:
+        times.setdefault(event["id"], {})[event["Action"]] = event["timeNano"]
+    return sorted((seen["create"], seen.get("die")) for seen in times.values())
+
+
+@pytest.mark.parametrize("transport", ["auto", "api"])
+def test_the_helper_that_reads_a_restore_back_is_ready_before_the_extraction_ends(run_module, engine, backup_dir, docker_client, transport):
+    """The read-back's helper is started before the extraction's and held until it ended, so
+    that no container is created while the engine writes the extracted data out (it starts
+    none then): one helper lives across another, and the restore reads back right."""
+    source = engine.create_volume("transport-held-source")
+    fill_random(engine.mountpoint(source), "big", 8 << 20)
+    archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
+    target = engine.name("transport-held-target")
+    since = time.time() - 0.001
+
+    result = run_module("volume_restore", volume=target, src=archive, helper_transport=transport)
+
+    assert result["changed"] is True and result["verified"] is True, result
+    assert result["transport"] == ("fifo" if transport == "auto" else "api"), result
+    lifetimes = _helper_lifetimes(docker_client, since)
+    assert all(died is not None for _created, died in lifetimes), lifetimes
+    spanning = [(outer, inner) for outer in lifetimes for inner in lifetimes
+                if outer[0] < inner[0] and inner[1] < outer[1]]
+    assert len(spanning) == 1, lifetimes
+    assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(target))) == []
 
 
 def test_a_module_whose_directory_the_engine_cannot_see_falls_back_to_the_api_stream(engine, backup_dir, tmp_path):
