@@ -242,6 +242,10 @@ class Consistency:
             "hooks": self.hooks,
         }
 
+    def stops_containers(self):
+        """Whether quiesce() stops or pauses a container."""
+        return not self.check_mode and not self._quiesced and any(entry["action"] in ("stop", "pause") for entry in self.entries)
+
     def live_copy(self):
         """Whether a running container was left running on a volume (``ignore``): the data may
         change while it is read, and the user accepted that."""

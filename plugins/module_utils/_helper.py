@@ -206,11 +206,17 @@ class HelperRunner:
             if self._fast is None:
                 fast.close()
 
+    def settle(self):
+        """Wait until the helpers being removed are gone: the engine has written out what
+        they wrote (see reporting_success)."""
+        for thread in self._removals:
+            thread.join()
+        del self._removals[:]
+
     def close(self):
         """Wait for the helpers being removed, then remove what this run kept on the host (the
         fast path's directory)."""
-        for thread in self._removals:
-            thread.join()
+        self.settle()
         if self._fast:
             self._fast.close()
 

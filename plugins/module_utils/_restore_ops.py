@@ -280,6 +280,11 @@ class _Restore:
         def before_read_back(token):
             if noting is not None:
                 noting(token)
+            if self.guard.stops_containers():
+                # The engine writes the extracted data out once the extraction's helper ended;
+                # a service stopped meanwhile would wait for it in its own shutdown (and its
+                # downtime grow): it is stopped once that is done.
+                engine.helpers.settle()
             self.guard.quiesce()
 
         try:

@@ -149,14 +149,19 @@ def test_a_restore_into_an_empty_volume_takes_its_root_from_the_reserved_names_l
 
 
 def _helper_lifetimes(docker_client, since):
-    """[(created, died)] of the helper containers the engine created since ``since``, in the
-    engine's own time (nanoseconds), in the order they were created."""
+    """[(created, died, destroyed)] of the helper containers the engine created since ``since``,
+    in the engine's own time (nanoseconds), in the order they were created."""
     events = docker_client.events(since=since, until=time.time(), decode=True,
-                                  filters={"type": "container", "event": ["create", "die"], "label": HELPER_LABEL})
+                                  filters={"type": "container", "event": ["create", "die", "destroy"], "label": HELPER_LABEL})
     times = {}
     for event in events:
         times.setdefault(event["id"], {})[event["Action"]] = event["timeNano"]
-    return sorted((seen["create"], seen.get("die")) for seen in times.values())
+    return sorted((seen["create"], seen.get("die"), seen.get("destroy")) for seen in times.values())
+
+
+def _spanning(lifetimes):
+    """The pairs (outer, inner) of helpers where one lived across the whole of the other."""
+    return [(outer, inner) for outer in lifetimes for inner in lifetimes if outer[0] < inner[0] and inner[1] < outer[1]]
 
 
 @pytest.mark.parametrize("transport", ["auto", "api"])
@@ -175,10 +180,35 @@ def test_the_helper_that_reads_a_restore_back_is_ready_before_the_extraction_end
     assert result["changed"] is True and result["verified"] is True, result
     assert result["transport"] == ("fifo" if transport == "auto" else "api"), result
     lifetimes = _helper_lifetimes(docker_client, since)
-    assert all(died is not None for _created, died in lifetimes), lifetimes
-    spanning = [(outer, inner) for outer in lifetimes for inner in lifetimes
-                if outer[0] < inner[0] and inner[1] < outer[1]]
-    assert len(spanning) == 1, lifetimes
+    assert all(died is not None for _created, died, _destroyed in lifetimes), lifetimes
+    assert len(_spanning(lifetimes)) == 1, lifetimes
+    assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(target))) == []
+
+
+def test_a_restore_stops_the_containers_in_the_way_once_the_engine_is_done_with_the_extraction(run_module, engine, backup_dir,
+                                                                                                docker_client):
+    """The engine writes the extracted data out when the extraction's helper ends; a service
+    stopped meanwhile would wait for that in its own shutdown. The containers in the way are
+    stopped once that helper is gone (the read-back's helper waits until then)."""
+    source = engine.create_volume("transport-settle-source")
+    fill_random(engine.mountpoint(source), "big", 32 << 20)
+    archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
+    target = engine.create_volume("transport-settle-target")
+    write_file(engine.mountpoint(target) / "old", b"old")
+    app = engine.container("app", target, state="running", command=["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"])
+    since = time.time() - 0.001
+
+    result = run_module("volume_restore", volume=target, src=archive, containers="stop")
+
+    assert result["changed"] is True, result
+    [entry] = result["consistency"]["containers"]
+    assert (entry["name"], entry["action"], entry["performed"]) == (app.name, "stop", True), entry
+    [(_held, extraction)] = _spanning(_helper_lifetimes(docker_client, since))
+    [kill] = [event["timeNano"] for event in docker_client.events(since=since, until=time.time(), decode=True,
+                                                                  filters={"type": "container", "event": "kill", "container": app.id})]
+    assert extraction[2] is not None and extraction[2] < kill, (extraction, kill)
+    app.reload()
+    assert app.status == "running"
     assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(target))) == []
 
 
