@@ -652,7 +652,11 @@ class _HelperRun:
         exited 0 and the engine's exit status is not waited for (the removal waits for it, see
         reporting_success); otherwise finish() says why it failed. Returns the command's stdout."""
         if self._drainer is not None:
-            self._drainer.join()
+            # The attach stream ends with the helper's processes; should the engine not close
+            # it, the container's end bounds the wait.
+            while self._drainer.is_alive() and self.running():
+                self._drainer.join(1.0)
+            self._drainer.join(timeout=30)
         output = b"".join(self._drained)
         if not output.endswith(line):
             return self.finish()
