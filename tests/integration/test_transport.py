@@ -185,8 +185,8 @@ def test_the_helper_that_reads_a_restore_back_is_ready_before_the_extraction_end
     assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(target))) == []
 
 
-def test_a_restore_stops_the_containers_in_the_way_once_the_engine_is_done_with_the_extraction(run_module, engine, backup_dir,
-                                                                                                docker_client):
+def test_a_restore_stops_the_containers_in_the_way_once_the_engine_is_done_with_the_extraction(
+        run_module, engine, backup_dir, docker_client):
     """The engine writes the extracted data out when the extraction's helper ends; a service
     stopped meanwhile would wait for that in its own shutdown. The containers in the way are
     stopped once that helper is gone (the read-back's helper waits until then)."""
