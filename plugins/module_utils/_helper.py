@@ -352,8 +352,9 @@ class HelperRunner:
         fast = self._fast_path() if bulk else None
         if bulk:
             self.transports.add("fifo" if fast else "api")
+            command = reporting_success(command, self._success)
         if not fast:
-            run = self._start(reporting_success(command, self._success) if bulk else command, volumes, what, writable=True, stdin=True, special=special)
+            run = self._start(command, volumes, what, writable=True, stdin=True, special=special)
             with self._removing(run, bulk):
                 # Producing the input (reading, decompressing) overlaps with sending it.
                 for chunk in prefetch(chunks):
@@ -368,7 +369,7 @@ class HelperRunner:
         host_fifo, container_fifo = fast.fifo()
         writer = open_writer(host_fifo)
         try:
-            run = self._start(input_from(reporting_success(command, self._success), container_fifo), volumes, what, writable=True, special=special,
+            run = self._start(input_from(command, container_fifo), volumes, what, writable=True, special=special,
                               bind=(fast.directory, False))
         except BaseException:
             os.close(writer)
