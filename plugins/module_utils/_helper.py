@@ -95,6 +95,18 @@ def held(command):
     return ["sh", "-c", 'read -r go && [ "$go" = "$0" ] && exec "$@"', GO_LINE.decode("ascii").strip()] + list(command)
 
 
+def await_stream_end(drainer, running, patience=1.0):
+    """Join thread ``drainer``, which reads a helper's attach stream to its end (the end of the
+    helper's processes). Should the engine not close the stream, the container's end bounds
+    the wait: ``running()`` (an inspect) is asked, but only once ``patience`` seconds passed,
+    since the engine, while it handles the end of a container that wrote much data (see
+    reporting_success), answers an inspect only once the data is written out."""
+    drainer.join(patience)
+    while drainer.is_alive() and running():
+        drainer.join(patience)
+    drainer.join(timeout=30)
+
+
 def helper_argument_spec():
     """The argument spec of the helper options (documented in the ``helper`` doc fragment)."""
     return dict(
@@ -653,11 +665,7 @@ class _HelperRun:
         exited 0 and the engine's exit status is not waited for (the removal waits for it, see
         reporting_success); otherwise finish() says why it failed. Returns the command's stdout."""
         if self._drainer is not None:
-            # The attach stream ends with the helper's processes; should the engine not close
-            # it, the container's end bounds the wait.
-            while self._drainer.is_alive() and self.running():
-                self._drainer.join(1.0)
-            self._drainer.join(timeout=30)
+            await_stream_end(self._drainer, self.running)
         output = b"".join(self._drained)
         if not output.endswith(line):
             return self.finish()

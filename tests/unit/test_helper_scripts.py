@@ -1,9 +1,11 @@
 """The shell wrappers of helper commands, run here with the machine's sh: a bulk writer's
-success line, and a held helper that runs its command only when told to."""
+success line, and a held helper that runs its command only when told to; and how long the
+module waits for a bulk writer's output to end."""
 
 import subprocess
+import threading
 
-from ansible_collections.persist.docker.plugins.module_utils._helper import GO_LINE, held, reporting_success, success_line
+from ansible_collections.persist.docker.plugins.module_utils._helper import GO_LINE, await_stream_end, held, reporting_success, success_line
 
 
 def _run(command, stdin=b""):
@@ -45,3 +47,36 @@ def test_a_held_command_never_runs_on_other_input_or_its_end():
         refused = _run(held(["sh", "-c", "echo ran", "sh"]), stdin)
         assert refused.returncode == 1, stdin
         assert refused.stdout == b"", stdin
+
+
+def _drainer(ended):
+    thread = threading.Thread(target=ended.wait, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_engine_is_not_asked_while_the_output_ends_in_time():
+    # While the engine writes out what a helper wrote, an inspect waits for it: a stream that
+    # ended (the success line came) must not cost that wait.
+    ended = threading.Event()
+    asked = []
+    threading.Timer(0.05, ended.set).start()
+    await_stream_end(_drainer(ended), lambda: asked.append(True) or True, patience=2.0)
+    assert ended.is_set()
+    assert not asked
+
+
+def test_a_stream_that_does_not_end_is_waited_for_until_the_container_ended():
+    ended = threading.Event()
+    answers = [True, True, False]
+
+    def running():
+        still = answers.pop(0)
+        if not still:
+            ended.set()  # the engine closes the stream once the container ended
+        return still
+
+    drainer = _drainer(ended)
+    await_stream_end(drainer, running, patience=0.02)
+    assert not answers
+    assert not drainer.is_alive()
