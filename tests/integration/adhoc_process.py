@@ -11,15 +11,18 @@ it with every process it started, the module's python among them.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import json
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -62,12 +65,27 @@ def command(module, args, check=False):
     return line
 
 
+_SCRATCH = []
+
+
+def ansible_temporary_directories():
+    """Environment for Ansible's own temporary directories (the controller's and the
+    module's): a scratch directory of this test process, removed when it exits. A run killed
+    by SIGKILL cleans up nothing of its own; its module's unpacked copy is removed by kill_tree."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.mkdtemp(prefix="pz-adhoc-"))
+        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+    return dict(ANSIBLE_LOCAL_TEMP=os.path.join(_SCRATCH[0], "local"), ANSIBLE_REMOTE_TMP=os.path.join(_SCRATCH[0], "remote"))
+
+
 def start(module, args):
     """Start the module in the background; returns the Popen (see ``kill_tree``)."""
-    return subprocess.Popen(
-        command(module, args), env=ansible_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
+    process = subprocess.Popen(
+        command(module, args), env=dict(ansible_environment(), **ansible_temporary_directories()),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
+    process.persist_payload_prefix = "ansible_persist.docker.%s_payload_" % module
+    return process
 
 
 def _children():
@@ -99,6 +117,7 @@ def kill_tree(process):
     """SIGKILL the ``ansible`` process and everything it started (the module's python
     first), then reap it. Killing only the process group would leave the module running."""
     killed = []
+    modules = _modules(process_tree(process.pid))
     for _pass in range(2):  # a second pass for anything forked meanwhile
         for pid in reversed(process_tree(process.pid)):
             killed.append(pid)
@@ -112,6 +131,43 @@ def kill_tree(process):
     # the next run's helper reaper. Wait until they are gone, as on a host whose init reaps
     # at once.
     wait_until(lambda: not any(os.path.exists("/proc/%d" % pid) for pid in killed), timeout=30, interval=0.05)
+    _remove_leftovers(process, modules)
+
+
+def _modules(pids):
+    """{pid: start time (seconds since the epoch)} of the AnsiballZ module processes among ``pids``."""
+    found = {}
+    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as cmdline:
+                if b"AnsiballZ_" not in cmdline.read():
+                    continue
+            with open("/proc/%d/stat" % pid) as stat:
+                found[pid] = boot + int(stat.read().rsplit(")", 1)[1].split()[19]) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _remove_leftovers(process, modules):
+    """Remove the directory AnsiballZ unpacked the killed run's module into (in the system's
+    temporary directory, named at random): the one of that module's name made within a second
+    of the killed module's start, where exactly one such directory matches it."""
+    base = tempfile.gettempdir()
+    for started in modules.values():
+        matching = []
+        for name in os.listdir(base):
+            if name.startswith(process.persist_payload_prefix):
+                try:
+                    made = os.stat(os.path.join(base, name)).st_ctime
+                except OSError:
+                    continue
+                if started - 0.1 <= made <= started + 1.0:
+                    matching.append(name)
+        if len(matching) == 1:
+            shutil.rmtree(os.path.join(base, matching[0]), ignore_errors=True)
 
 
 def run(module, args, timeout=300):
