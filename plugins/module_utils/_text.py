@@ -13,3 +13,19 @@ from typing import Optional
 def counted(number: int, singular: str, plural: Optional[str] = None) -> str:
     """``1 entry``, ``2 entries``: a count with the right form of the noun."""
     return "%d %s" % (number, singular if number == 1 else (plural or singular + "s"))
+
+
+# What GNU tar (and the kernel, through it) says when a file system has no room left.
+NO_ROOM = ("Wrote only", "No space left on device", "Disk quota exceeded")
+
+
+def sized(count: int) -> str:
+    """``3.0 MiB (3145728 bytes)``: a size in bytes, readable and exact."""
+    value, unit = float(count), "bytes"
+    for name in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, name
+    if unit == "bytes":
+        return counted(count, "byte")
+    return "%.1f %s (%d bytes)" % (value, unit, count)
