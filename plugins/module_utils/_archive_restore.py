@@ -28,7 +28,7 @@ from ansible_collections.persist.docker.plugins.module_utils._member_safety impo
 from ansible_collections.persist.docker.plugins.module_utils._swap import stage_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, extract_command, staged_tree_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
-from ansible_collections.persist.docker.plugins.module_utils._text import NO_ROOM, sized
+from ansible_collections.persist.docker.plugins.module_utils._text import no_room, sized
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
 
@@ -57,13 +57,8 @@ def extract_and_swap(engine, archive, entry, target, mode, commit, *, allow_spec
         try:
             engine.helpers.run_with_input(extract_command(token), {target: VOLUME_MOUNT}, chunks, what, special=allow_special, bulk=True)
         except HelperError as exc:  # GNU tar failed (a full volume, storage that refuses an attribute)
-            hint = ""
-            if any(words in exc.msg for words in NO_ROOM):
-                hint = (
-                    " The volume has no room left: the archive holds %s of data, which the staging tree needs free in "
-                    "the volume beside its current entries; make room or restore into a larger volume."
-                    % sized(entry["metadata"]["tree"]["bytes"]))
-            exc.msg = "%s.%s%s" % (exc.msg.rstrip("."), hint, ending)
+            need = "the archive's %s of data" % sized(entry["metadata"]["tree"]["bytes"])
+            exc.msg = "%s.%s%s" % (exc.msg.rstrip("."), no_room(exc.msg, target, need), ending)
             raise
 
     def check_staged(token):

@@ -45,7 +45,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_stream import 
 from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, NotCanonicalOrder, TreeDigest
-from ansible_collections.persist.docker.plugins.module_utils._text import counted
+from ansible_collections.persist.docker.plugins.module_utils._text import counted, no_room
 
 
 # The guard of a migration: the volume module has no consistency options; a migration
@@ -163,7 +163,11 @@ def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, 
     def stage(token):
         read_back.hold(token)
         what = "copying volume %s into volume %s" % (source, dest)
-        dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special, bulk=True)
+        try:
+            dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special, bulk=True)
+        except HelperError as exc:
+            exc.msg = "%s.%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), _no_room(exc.msg, source, dest), dest)
+            raise
 
     def check(token):
         staged = read_back.digest(CURRENT_VERSION)
@@ -209,7 +213,7 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
                         pass
         except HelperError as exc:
             if exc.details.get("exit_code") != COPY_DIFFERS:
-                exc.msg = "%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), dest)
+                exc.msg = "%s.%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), _no_room(exc.msg, source, dest), dest)
                 raise
             with reading(source):
                 differences = _compare_staged(engine, source, engine, dest, token)
@@ -219,6 +223,10 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
     with reading(source, "Nothing was changed in volume %s." % dest):
         stage_and_swap(engine, dest, stage, mode, commit, special=allow_special, check_staged=check_staged)
     return streams[0]
+
+
+def _no_room(message, source, dest):
+    return no_room(message, dest, "as much as volume %s holds" % source)
 
 
 def _compare_staged(engine, source, dest_engine, dest, token):

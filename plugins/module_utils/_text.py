@@ -16,7 +16,16 @@ def counted(number: int, singular: str, plural: Optional[str] = None) -> str:
 
 
 # What GNU tar (and the kernel, through it) says when a file system has no room left.
-NO_ROOM = ("Wrote only", "No space left on device", "Disk quota exceeded")
+_NO_ROOM = ("Wrote only", "No space left on device", "Disk quota exceeded")
+
+
+def no_room(message: str, volume: str, need: str) -> str:
+    """The sentence that explains a helper's failure ``message`` when GNU tar ran out of room
+    in ``volume``, else ''; ``need`` says how much the staging tree needs free there."""
+    if not any(words in message for words in _NO_ROOM):
+        return ""
+    return (" Volume %s has no room left: the staging tree needs %s free beside the volume's current entries; make "
+            "room, or use a larger volume." % (volume, need))
 
 
 def sized(count: int) -> str:

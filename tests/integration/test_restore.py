@@ -253,7 +253,8 @@ def test_a_restore_into_a_volume_too_small_for_it_fails_with_tars_error_and_chan
     assert "while extracting" in refused["msg"] and target in refused["msg"], refused["msg"]
     assert "Wrote only" in refused["msg"], refused["msg"]  # GNU tar's words for a full file system
     # ... and what they mean, with the room the archive needs (3 MiB of data).
-    assert "The volume has no room left: the archive holds 3.0 MiB (3145728 bytes) of data" in refused["msg"], refused["msg"]
+    assert "Volume %s has no room left: the staging tree needs the archive's 3.0 MiB (3145728 bytes) of data free" % target \
+        in refused["msg"], refused["msg"]
     assert "The target volume was not changed." in refused["msg"], refused["msg"]
     _assert_same_tree(before, root)
     assert engine.helpers_on(target) == []

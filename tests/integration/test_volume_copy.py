@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from test_fidelity import _assert_root_kept, _assert_sparse_kept, _build, _kitchen_sink, trees
-from volume_trees import capture, differences, reserved_leftovers, seed_target, snapshot, write_file
+from volume_trees import capture, differences, fill_random, reserved_leftovers, seed_target, snapshot, write_file
 
 MIGRATE_LABEL = "persist.docker.migrate"
 
@@ -226,6 +226,46 @@ def test_copying_a_volume_onto_itself_is_refused(run_module, engine):
     assert result.get("failed") is True, result
     assert "same volume %s" % name in result["msg"] and "dest_docker_host" in result["msg"]
     assert engine.snapshot(name) == before
+
+
+def _assert_no_room(refused, source, dest):
+    assert refused.get("failed") is True, refused
+    assert "copying volume %s into volume %s" % (source, dest) in refused["msg"], refused["msg"]
+    assert "Volume %s has no room left: the staging tree needs as much as volume %s holds free" % (dest, source) in refused["msg"], refused["msg"]
+    assert refused["msg"].endswith("Nothing was changed in volume %s." % dest), refused["msg"]
+
+
+def test_a_copy_into_a_volume_too_small_for_it_fails_saying_so_and_changes_nothing(run_module, engine):
+    source = engine.create_volume("small-copy-source")
+    fill_random(engine.mountpoint(source), "big", 3 << 20)
+    dest = engine.create_volume("small-copy-dest", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    root = engine.mountpoint(dest)
+    write_file(os.path.join(root, "old"), b"kept")
+    before = snapshot(root)
+
+    _assert_no_room(_copy(run_module, source=source, dest=dest), source, dest)
+
+    assert snapshot(root) == before
+    assert engine.helpers_on(dest) == []
+
+
+def test_a_copy_to_another_engine_into_a_volume_too_small_for_it_fails_saying_so(run_module, engine, second_engine):
+    other, client = second_engine
+    source = engine.create_volume("small-cross-source")
+    fill_random(engine.mountpoint(source), "big", 3 << 20)
+    dest = "pt-small-%s" % secrets.token_hex(3)  # on the second engine, removed with it
+    client.api.create_volume(dest, driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    try:
+        root = client.api.inspect_volume(dest)["Mountpoint"]
+        write_file(os.path.join(root, "old"), b"kept")
+        before = snapshot(root)
+
+        _assert_no_room(_copy(run_module, source=source, dest=dest, dest_docker_host=other.url), source, dest)
+
+        assert snapshot(root) == before
+        assert client.containers.list(all=True) == [], "helpers and locks on the second engine are gone"
+    finally:
+        client.api.remove_volume(dest)
 
 
 # -- live containers ---------------------------------------------------------------------------
