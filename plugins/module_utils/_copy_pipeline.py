@@ -166,7 +166,7 @@ def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, 
         try:
             dest_engine.helpers.run_with_input(extract_command(token), {dest: VOLUME_MOUNT}, stream, what, special=allow_special, bulk=True)
         except HelperError as exc:
-            exc.msg = "%s.%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), _no_room(exc.msg, source, dest), dest)
+            _extraction_failed(exc, source, dest)
             raise
 
     def check(token):
@@ -213,7 +213,7 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
                         pass
         except HelperError as exc:
             if exc.details.get("exit_code") != COPY_DIFFERS:
-                exc.msg = "%s.%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), _no_room(exc.msg, source, dest), dest)
+                _extraction_failed(exc, source, dest)
                 raise
             with reading(source):
                 differences = _compare_staged(engine, source, engine, dest, token)
@@ -225,8 +225,11 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
     return streams[0]
 
 
-def _no_room(message, source, dest):
-    return no_room(message, dest, "as much as volume %s holds" % source)
+def _extraction_failed(exc, source, dest):
+    """End the message of HelperError ``exc`` of a copy whose staging failed: why, when it was
+    for want of room, and that ``dest`` was not changed."""
+    room = no_room(exc.msg, dest, "as much as volume %s holds" % source)
+    exc.msg = "%s.%s Nothing was changed in volume %s." % (exc.msg.rstrip("."), room, dest)
 
 
 def _compare_staged(engine, source, dest_engine, dest, token):

@@ -117,7 +117,7 @@ def kill_tree(process):
     """SIGKILL the ``ansible`` process and everything it started (the module's python
     first), then reap it. Killing only the process group would leave the module running."""
     killed = []
-    modules = _modules(process_tree(process.pid))
+    module_starts = _module_starts(process_tree(process.pid))
     for _pass in range(2):  # a second pass for anything forked meanwhile
         for pid in reversed(process_tree(process.pid)):
             killed.append(pid)
@@ -131,12 +131,12 @@ def kill_tree(process):
     # the next run's helper reaper. Wait until they are gone, as on a host whose init reaps
     # at once.
     wait_until(lambda: not any(os.path.exists("/proc/%d" % pid) for pid in killed), timeout=30, interval=0.05)
-    _remove_leftovers(process, modules)
+    _remove_leftovers(process, module_starts)
 
 
-def _modules(pids):
-    """{pid: start time (seconds since the epoch)} of the AnsiballZ module processes among ``pids``."""
-    found = {}
+def _module_starts(pids):
+    """The start times (seconds since the epoch) of the AnsiballZ module processes among ``pids``."""
+    found = []
     boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
     ticks = os.sysconf("SC_CLK_TCK")
     for pid in pids:
@@ -145,18 +145,18 @@ def _modules(pids):
                 if b"AnsiballZ_" not in cmdline.read():
                     continue
             with open("/proc/%d/stat" % pid) as stat:
-                found[pid] = boot + int(stat.read().rsplit(")", 1)[1].split()[19]) / ticks
+                found.append(boot + int(stat.read().rsplit(")", 1)[1].split()[19]) / ticks)
         except (OSError, IndexError, ValueError):
             continue
     return found
 
 
-def _remove_leftovers(process, modules):
+def _remove_leftovers(process, module_starts):
     """Remove the directory AnsiballZ unpacked the killed run's module into (in the system's
     temporary directory, named at random): the one of that module's name made within a second
     of the killed module's start, where exactly one such directory matches it."""
     base = tempfile.gettempdir()
-    for started in modules.values():
+    for started in module_starts:
         matching = []
         for name in os.listdir(base):
             if name.startswith(process.persist_payload_prefix):
