@@ -94,16 +94,32 @@ _TAR_EXTRACT = (
     "tar --extract --numeric-owner --same-owner --same-permissions --xattrs "
     "--xattrs-include='*' --acls"
 )
+# tar -x leaves what it writes to the kernel, which writes it out only when asked (the
+# read-back's and the swap's sync -f, after the extraction) or when much more is dirty than a
+# staging tree of a few GiB makes. So while tar extracts, the file system is synced every
+# 0.3 s: the disk writes while tar and the module work, and little is left to write at the
+# end (a copy of 1 GiB in a helper with its final sync: 3.6 to 3.8 s before, 2.5 to 2.7 s).
+# FLUSH_WHILE starts that, FLUSHED stops it (any exit does too).
+_FLUSH_WHILE = r"""
+{ while sleep 0.3; do sync -f "$staging"; done; } </dev/null >/dev/null 2>&1 &
+flushing_while=$!
+trap 'kill "$flushing_while" 2>/dev/null || :' EXIT
+"""
+_FLUSHED = r"""
+kill "$flushing_while" 2>/dev/null || :
+"""
 _EXTRACT_SCRIPT = r"""
 set -eu
 cd /volume
 staging=.persist-staging-$1
 mkdir -m 700 "$staging"
+FLUSH_WHILE
 if ! EXTRACT --file=- --directory="$staging" 2>/tmp/tar.log; then
     tail -c 3000 /tmp/tar.log >&2
     exit 1
 fi
-""".replace("EXTRACT", _TAR_EXTRACT)
+FLUSHED
+""".replace("EXTRACT", _TAR_EXTRACT).replace("FLUSH_WHILE", _FLUSH_WHILE.strip()).replace("FLUSHED", _FLUSHED.strip())
 
 # A copy on one engine, in one helper that mounts the source read-only at /source
 # (SOURCE_MOUNT) and the destination at /volume. GNU tar streams the source with a backup's
@@ -118,7 +134,7 @@ set -eu
 cd /volume
 staging=.persist-staging-$1
 mkdir -m 700 "$staging"
-"""
+""" + _FLUSH_WHILE
 # Through the API stream: tee hands the stream both to the module (stdout) and to tar -x.
 # tar stops reading at the end-of-archive marker: cat drains the padding after it, so that tee
 # never writes into a closed pipe.
@@ -142,6 +158,7 @@ exec >&-
 _COPY_CHECK = r"""
 extracted=0
 wait "$extracting" || extracted=$?
+FLUSHED
 if [ -e /tmp/create.failed ]; then
     tail -c 3000 /tmp/create.log >&2
     exit 1
@@ -180,7 +197,7 @@ def _quoted(options: Iterable[str]) -> str:
 
 def _copy_script(copying: str) -> str:
     return (
-        (_COPY_START + copying + _COPY_CHECK).replace("EXTRACT", _TAR_EXTRACT)
+        (_COPY_START + copying + _COPY_CHECK).replace("EXTRACT", _TAR_EXTRACT).replace("FLUSHED", _FLUSHED.strip())
         .replace("CREATE", _quoted(_tar_create_options(())))
         .replace("READ_BACK", _quoted(_read_back_options()))
         .replace("DIFFERS", str(COPY_DIFFERS))
