@@ -170,11 +170,7 @@ def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, 
             raise
 
     def check(token):
-        staged = read_back.digest(CURRENT_VERSION)
-        if staged.hexdigest() != stream.digest.hexdigest():
-            with reading(source):
-                differences = _compare_staged(engine, source, dest_engine, dest, token)
-            raise _not_as_copied(source, dest, differences, "replace", staged=True)
+        _check_read_back(read_back, stream, engine, source, dest_engine, dest, token)
         if check_staged is not None:
             check_staged(token)
 
@@ -189,12 +185,16 @@ def _stream_and_swap(engine, source, dest_engine, dest, *, mode, allow_special, 
 def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe=None, check_staged=None):
     """Copy ``source`` into a staging tree of ``dest`` on the same engine, inside one helper
     (see _tar_commands.copy_command), and swap it in; returns the stream this process read
-    (digests, counts). The helper's tar stream passes through the safety rules and the
-    digest here on its way into the extracting tar (through the fast path), or while the
-    helper extracts it (through the API stream); the staged tree must then read back as the
-    source, byte for byte (or, where the two tar streams differ only in how they encode it,
-    entry by entry). Before the swap a failure leaves ``dest``'s entries as they were."""
+    (digests, counts). Through the fast path, the helper's tar stream passes through the
+    safety rules and the digest here on its way into the extracting tar, the source must not
+    change meanwhile, and the staged tree is then read back here and must give the stream's
+    digest. Through the API stream, the stream is checked here while the helper extracts it,
+    and the staged tree must read back, in the helper, as the source, byte for byte (or, where
+    the two tar streams differ only in how they encode it, entry by entry). Before the swap a
+    failure leaves ``dest``'s entries as they were."""
     streams = []
+    relayed = engine.helpers.relays()
+    read_back = ReadBack(engine, dest)
 
     def checked(chunks):
         stream = _CheckedStream(chunks, allow_special, observe)
@@ -204,7 +204,8 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
     def stage(token):
         volumes, what = {source: SOURCE_MOUNT, dest: VOLUME_MOUNT}, "copying volume %s into volume %s" % (source, dest)
         try:
-            if engine.helpers.relays():
+            if relayed:
+                read_back.hold(token)
                 engine.helpers.relay(copy_command(token, relayed=True), volumes, what, checked, writes=dest, special=allow_special)
             else:
                 with closing(checked(engine.helpers.stream_output(copy_command(token), volumes, what, writes=dest, special=allow_special,
@@ -220,9 +221,25 @@ def _copy_and_swap(engine, source, dest, *, mode, allow_special, commit, observe
             if differences.would_change("replace"):
                 raise _not_as_copied(source, dest, differences, "replace", staged=True)
 
-    with reading(source, "Nothing was changed in volume %s." % dest):
-        stage_and_swap(engine, dest, stage, mode, commit, special=allow_special, check_staged=check_staged)
+    def check(token):
+        if relayed:
+            _check_read_back(read_back, streams[0], engine, source, engine, dest, token)
+        if check_staged is not None:
+            check_staged(token)
+
+    with reading(source, "Nothing was changed in volume %s." % dest), read_back:
+        stage_and_swap(engine, dest, stage, mode, commit, special=allow_special, check_staged=check)
     return streams[0]
+
+
+def _check_read_back(read_back, stream, engine, source, dest_engine, dest, token):
+    """Read the staged tree ``token`` back (``read_back``, held): unless it gives the digest
+    of ``stream``, raise the CopyError that says how it differs from ``source`` now."""
+    staged = read_back.digest(CURRENT_VERSION)
+    if staged.hexdigest() != stream.digest.hexdigest():
+        with reading(source):
+            differences = _compare_staged(engine, source, dest_engine, dest, token)
+        raise _not_as_copied(source, dest, differences, "replace", staged=True)
 
 
 def _extraction_failed(exc, source, dest):

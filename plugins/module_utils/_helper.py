@@ -451,7 +451,8 @@ class HelperRunner:
         read-only, with the rights of run_with_input's) where relays() is true: its stdout
         comes here through one FIFO, and what ``through(chunks)`` yields from it goes back
         into its stdin through another, until ``through`` ends. Raises HelperError as
-        stream_output does, and whatever ``through`` raises (the helper is removed then)."""
+        stream_output does, and whatever ``through`` raises (the helper is removed then).
+        A bulk writer: success is taken from its line (see reporting_success)."""
         fast = self._fast_path()
         if fast is None:
             raise AssertionError("internal error: relay() without the fast path")
@@ -462,7 +463,8 @@ class HelperRunner:
             reader = open_reader(output_host)
             writer = open_writer(input_host)
             try:
-                run = self._start(relaying(command, output_container, input_container), volumes, what, writable=True,
+                run = self._start(reporting_success(relaying(command, output_container, input_container), self._success),
+                                  volumes, what, writable=True,
                                   read_only=[name for name in volumes if name != writes], special=special, bind=(fast.directory, False))
             except BaseException:
                 os.close(reader)
@@ -471,7 +473,7 @@ class HelperRunner:
             with self._removing(run, True), closing(prefetch(read_fifo(reader, run.running))) as chunks:
                 run.drain_in_background()
                 run.send_through(writer, through(chunks))
-                run.finish()
+                run.finish_written(self._success)
         finally:
             os.unlink(output_host)
             os.unlink(input_host)

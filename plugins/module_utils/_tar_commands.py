@@ -124,10 +124,9 @@ FLUSHED
 # A copy on one engine, in one helper that mounts the source read-only at /source
 # (SOURCE_MOUNT) and the destination at /volume. GNU tar streams the source with a backup's
 # options (CREATE) to the module, which checks the safety rules and computes the digest as it
-# passes, while tar extracts the same stream into the staging directory. Then the staged tree
-# must read back as the very bytes the source reads as now (both through READ_BACK, see
-# _read_back_options): exit code COPY_DIFFERS otherwise (the source changed meanwhile, or the
-# destination's storage does not keep every attribute).
+# passes, while tar extracts the same stream into the staging directory. Exit code
+# COPY_DIFFERS says that the source changed while it was copied, or (through the API stream)
+# that the staged tree does not read back as the very bytes the source reads as now.
 COPY_DIFFERS = 3
 _COPY_START = r"""
 set -eu
@@ -146,7 +145,21 @@ extracting=$!
 """
 # Through the fast path (see _fast_path.relaying): the module hands the stream it read from
 # stdout, checked, back on stdin, into tar -x; no tee (which moves 8 KiB at a time). The
-# module sees the end of the stream once nothing here holds stdout open.
+# module sees the end of the stream once nothing here holds stdout open. The source's
+# metadata (FINGERPRINT_FORMAT: any write changes an entry's ctime) is listed, hashed, before
+# and after: an entry written meanwhile makes the copy exit COPY_DIFFERS. The module reads
+# the staged tree back itself (_archive_restore.ReadBack), as a restore does.
+_COPY_LISTING = r"""
+listing() {
+    { find /source -xdev \( -path '/source/PREFIX*' -prune \) -o -printf FORMAT 2>/tmp/listing.log \
+        || echo failed >/tmp/listing.failed; } | sha256sum
+    if [ -e /tmp/listing.failed ]; then
+        tail -c 3000 /tmp/listing.log >&2
+        exit 1
+    fi
+}
+before=$(listing)
+"""
 _COPY_RELAYED = r"""
 exec 5<&0
 { EXTRACT --file=- --directory="$staging" 2>/tmp/extract.log; status=$?; cat >/dev/null; exit "$status"; } <&5 >/dev/null 5<&- &
@@ -155,7 +168,7 @@ exec 5<&-
 CREATE --directory=/source . 2>/tmp/create.log || echo failed >/tmp/create.failed
 exec >&-
 """
-_COPY_CHECK = r"""
+_COPY_WAIT = r"""
 extracted=0
 wait "$extracting" || extracted=$?
 FLUSHED
@@ -167,8 +180,17 @@ if [ "$extracted" -ne 0 ]; then
     tail -c 3000 /tmp/extract.log >&2
     exit 1
 fi
+"""
+_COPY_UNCHANGED = r"""
+after=$(listing)
+if [ "$after" != "$before" ]; then
+    echo "the source changed while it was copied" >&2
+    exit DIFFERS
+fi
+"""
 # The staged files go to disk while they are read back (see _SWAP_SCRIPT: the swap waits
 # for them); the read-back reads them from memory meanwhile.
+_COPY_READ_BACK = r"""
 sync -f "$staging" &
 flushing=$!
 mkfifo /tmp/again
@@ -195,16 +217,21 @@ def _quoted(options: Iterable[str]) -> str:
     return " ".join(shlex.quote(option) for option in options)
 
 
-def _copy_script(copying: str) -> str:
+def _copy_script(*parts: str) -> str:
     return (
-        (_COPY_START + copying + _COPY_CHECK).replace("EXTRACT", _TAR_EXTRACT).replace("FLUSHED", _FLUSHED.strip())
+        "".join((_COPY_START,) + parts).replace("EXTRACT", _TAR_EXTRACT).replace("FLUSHED", _FLUSHED.strip())
         .replace("CREATE", _quoted(_tar_create_options(())))
         .replace("READ_BACK", _quoted(_read_back_options()))
+        .replace("PREFIX", RESERVED_PREFIX.decode("ascii"))
+        .replace("FORMAT", shlex.quote(FINGERPRINT_FORMAT))
         .replace("DIFFERS", str(COPY_DIFFERS))
     )
 
 
-_COPY_SCRIPTS = {False: _copy_script(_COPY_TEE), True: _copy_script(_COPY_RELAYED)}
+_COPY_SCRIPTS = {
+    False: _copy_script(_COPY_TEE, _COPY_WAIT, _COPY_READ_BACK),
+    True: _copy_script(_COPY_LISTING, _COPY_RELAYED, _COPY_WAIT, _COPY_UNCHANGED),
+}
 
 
 # Reading a staged tree back (restore, and copy across engines): the staged files go to disk
@@ -367,7 +394,8 @@ def extract_command(token: str) -> List[str]:
 def copy_command(token: str, relayed: bool = False) -> List[str]:
     """Copy the volume mounted at SOURCE_MOUNT into /volume/.persist-staging-TOKEN, the tar
     stream going to stdout and, teed or (``relayed``) as it comes back on stdin, into tar -x;
-    then check that the staged tree reads back as the source (see _COPY_CHECK)."""
+    then check that the staged tree reads back as the source (teed, see _COPY_READ_BACK) or
+    that the source did not change meanwhile (``relayed``, see _COPY_LISTING)."""
     return ["sh", "-c", _COPY_SCRIPTS[relayed], "sh", token]
 
 

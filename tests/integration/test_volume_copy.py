@@ -305,13 +305,13 @@ def test_a_running_reader_of_the_dest_refuses_the_copy_and_the_dest_is_untouched
     assert capture(engine.mountpoint(dest)) == before
 
 
-def test_a_source_changed_during_the_copy_fails_the_verification_and_dest_is_untouched(run_module, engine):
-    """On one engine the staged copy is read back against the source before the swap. A file
-    of the source is changed (as a live writer would, with containers: ignore) after the copy
-    read it and before that check: nothing is swapped in, and the message names the file."""
+def _copy_while_the_source_changes(run_module, engine, change):
+    """Copy a source (containers: ignore) and call ``change(source root, staged bulk-1)`` once
+    the copy read added/file and staged all of bulk-1 (streamed in name order: added/file,
+    then the two bulk files, which take a while). Returns (source, dest, dest's entries
+    before, outcome)."""
     source, dest = _source_and_stale_dest(engine)
     source_root = engine.mountpoint(source)
-    # Streamed in name order: added/file, then the two bulk files (which take a while).
     write_file(source_root / "bulk-1", secrets.token_bytes(32 << 20))
     write_file(source_root / "bulk-2", secrets.token_bytes(96 << 20))
     before = capture(engine.mountpoint(dest))
@@ -322,9 +322,7 @@ def test_a_source_changed_during_the_copy_fails_the_verification_and_dest_is_unt
         while time.monotonic() < deadline:
             staged = list(engine.mountpoint(dest).glob(".persist-staging-*/bulk-1"))
             if staged and staged[0].stat().st_size == 32 << 20:
-                # Read already (added/ sorts before bulk-1); same size, other bytes, its directory untouched.
-                with open(source_root / "added" / "file", "r+b") as changed:
-                    changed.write(b"ADDED")
+                change(source_root, staged[0])
                 changed_while_staging.set()
                 return
             time.sleep(0.005)
@@ -333,13 +331,64 @@ def test_a_source_changed_during_the_copy_fails_the_verification_and_dest_is_unt
     watcher.start()
     outcome = _copy(run_module, source=source, dest=dest, containers="ignore")
     watcher.join(130)
+    assert changed_while_staging.is_set(), "the source was never changed while bulk-1 was staged: %s" % outcome
+    return source, dest, before, outcome
 
-    assert changed_while_staging.is_set(), "the file was never changed while bulk-1 was staged: %s" % outcome
+
+def test_a_source_changed_during_the_copy_fails_the_verification_and_dest_is_untouched(run_module, engine):
+    """On one engine the source must not change while it is copied, and the staged copy is read
+    back before the swap. A file of the source is changed (as a live writer would, with
+    containers: ignore) after the copy read it and before that check: nothing is swapped in,
+    and the message names the file."""
+
+    def overwrite(source_root, _staged):
+        # Read already; same size, other bytes, its directory untouched.
+        with open(source_root / "added" / "file", "r+b") as changed:
+            changed.write(b"ADDED")
+
+    _source, dest, before, outcome = _copy_while_the_source_changes(run_module, engine, overwrite)
+
     assert outcome.get("failed") is True, outcome
     assert "the staged copy does not read back as the source" in outcome["msg"], outcome["msg"]
     assert "1 entry different (added/file)" in outcome["msg"], outcome["msg"]
     assert "Nothing was changed in volume %s" % dest in outcome["msg"]
     assert outcome["differences"]["changed_paths"] == ["added/file"], outcome["differences"]
+    _assert_entries_kept(before, capture(engine.mountpoint(dest)))
+    assert reserved_leftovers(engine.mountpoint(dest)) == []
+
+
+def test_a_source_entry_touched_but_not_changed_during_the_copy_is_copied(run_module, engine):
+    """The source's metadata listing differs after the copy when an entry's ctime moved (here a
+    chmod to the mode it has): the staged copy is then compared with the source entry by entry,
+    finds nothing that differs, and the copy goes on."""
+
+    def touch_ctime(source_root, _staged):
+        path = source_root / "added" / "file"
+        os.chmod(path, path.stat().st_mode & 0o7777)
+
+    source, dest, _before, outcome = _copy_while_the_source_changes(run_module, engine, touch_ctime)
+
+    assert not outcome.get("failed") and outcome["changed"] is True, outcome
+    assert outcome["tree_digest"]["source"] == outcome["tree_digest"]["dest"], outcome
+    assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(dest))) == []
+    assert reserved_leftovers(engine.mountpoint(dest)) == []
+
+
+def test_a_staged_copy_changed_before_the_swap_is_never_swapped_in(run_module, engine):
+    """What reaches the destination's staging tree is read back before the swap: a staged file
+    overwritten there once tar wrote it (as a hostile writer of the destination could) makes
+    the copy fail, naming the file, with the destination's entries as they were."""
+
+    def tamper(_source_root, staged):
+        with open(staged, "r+b") as changed:
+            changed.write(b"TAMPERED")
+
+    _source, dest, before, outcome = _copy_while_the_source_changes(run_module, engine, tamper)
+
+    assert outcome.get("failed") is True, outcome
+    assert "the staged copy does not read back as the source" in outcome["msg"], outcome["msg"]
+    assert "1 entry different (bulk-1)" in outcome["msg"], outcome["msg"]
+    assert "Nothing was changed in volume %s" % dest in outcome["msg"]
     _assert_entries_kept(before, capture(engine.mountpoint(dest)))
     assert reserved_leftovers(engine.mountpoint(dest)) == []
 
