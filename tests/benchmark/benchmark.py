@@ -87,7 +87,7 @@ def run_dataset(session, dataset, size_bytes, options, selected):
         if context.tree_digest:
             details["tree_digest"] = context.tree_digest
         if context.restored_volume:
-            session.remove_volume(context.restored_volume)
+            context.done_with(context.restored_volume)
         shutil.rmtree(os.path.join(session.workdir, dataset, "rep%d" % repetition), ignore_errors=True)
     for result in results.values():
         if result.status == "ok" and not result.walls:

@@ -33,6 +33,7 @@ import sys
 
 import measure
 import service
+from session import log
 
 # The data sets with a service that the downtime rows can stop (the uploads have none).
 WITH_SERVICE = ("postgres",)
@@ -86,6 +87,7 @@ class Context:
         self.source_mountpoint = session.mountpoint(source_volume)
         self.repetition = 0
         self.live = None
+        self.filled = []  # volumes rows filled, removed when the data set is done (see done_with)
         self.reset()
 
     def reset(self):
@@ -106,10 +108,24 @@ class Context:
         return self.live
 
     def close(self):
-        """Remove what outlives a repetition: the running service and its volume."""
+        """Remove what outlives a repetition: the running service and its volume, and the
+        volumes the rows filled."""
         if self.live is not None:
             self.live.remove()
             self.live = None
+        self._remove_filled()
+
+    def done_with(self, volume):
+        """A volume a row filled and needs no more. It is removed when the data set is done, not
+        now: on a file system that creates inodes slowly for a while after many were deleted
+        (ext4 without a journal, as here: see "The machine's disk" in docs/benchmark.md), removing
+        a tree of many files would slow down whichever row comes next."""
+        self.filled.append(volume)
+
+    def _remove_filled(self):
+        for volume in self.filled:
+            self.session.remove_volume(volume)
+        self.filled = []
 
     def directory(self, purpose):
         """A new empty directory in the work area, for this repetition."""
@@ -118,7 +134,15 @@ class Context:
         return path
 
     def empty_volume(self, purpose):
-        return self.session.create_volume("%s-%s-%d" % (self.dataset, purpose, self.repetition))
+        """A new empty volume. When the volumes' file system has no room left for two more copies
+        of the data set (and 1 GiB), the filled volumes are removed first, and the log says so."""
+        volume = self.session.create_volume("%s-%s-%d" % (self.dataset, purpose, self.repetition))
+        room = os.statvfs(self.session.mountpoint(volume))
+        if self.filled and room.f_bavail * room.f_frsize < 2 * self.source_bytes + (1 << 30):
+            log("%s: removing %d filled volumes for room; the rows right after may be slower (see docs/benchmark.md)"
+                % (self.dataset, len(self.filled)))
+            self._remove_filled()
+        return volume
 
 
 def _shell(context, pipeline):
@@ -186,7 +210,7 @@ def recipe_restore(context):
             ["sh", "-c", "tar xzf /backup/backup.tar.gz -C /data && sync"],
         )
     finally:
-        context.session.remove_volume(target)
+        context.done_with(target)
     return Outcome(measured)
 
 
@@ -197,7 +221,7 @@ def recipe_copy(context):
             context, "copy", [(context.source, "/from"), (target, "/to")], ["sh", "-c", "cp -av /from/. /to/ && sync"],
         )
     finally:
-        context.session.remove_volume(target)
+        context.done_with(target)
     return Outcome(measured)
 
 
@@ -219,7 +243,7 @@ def limit_restore(context):
         measured = _shell(context, "zstd -q -dc %s | tar -x -C %s && sync"
                           % (shlex.quote(context.limit_archive), shlex.quote(context.session.mountpoint(target))))
     finally:
-        context.session.remove_volume(target)
+        context.done_with(target)
     return Outcome(measured)
 
 
@@ -229,7 +253,7 @@ def limit_copy(context):
         measured = _shell(context, "cp -a %s/. %s/ && sync"
                           % (shlex.quote(context.source_mountpoint), shlex.quote(context.session.mountpoint(target))))
     finally:
-        context.session.remove_volume(target)
+        context.done_with(target)
     return Outcome(measured)
 
 
@@ -270,7 +294,7 @@ def ours_restore(context):
     if context.ours_archive is None:
         ours_backup(context)
     if context.restored_volume is not None:
-        context.session.remove_volume(context.restored_volume)
+        context.done_with(context.restored_volume)
     target = context.empty_volume("ours-restore")
     context.restored_volume = target
     measured, result = _module(context, "volume_restore", dict(volume=target, src=context.ours_archive, create=True), True)
@@ -291,7 +315,7 @@ def ours_copy(context):
     try:
         measured, result = _module(context, "volume_copy", dict(source=context.source, dest=target), True)
     finally:
-        context.session.remove_volume(target)
+        context.done_with(target)
     return Outcome(measured, transport=result.get("transport"))
 
 
