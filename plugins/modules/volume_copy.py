@@ -25,14 +25,19 @@ description:
     journal, exactly as a restore does. A failure before the swap leaves the entries of O(dest) as
     they were. A run killed during the swap leaves a journal that the next copy or restore into
     O(dest) finishes.
-  - Verified before the swap. On one engine, the staged tree must read back byte for byte as the
-    source reads now (both through GNU tar, compared with C(cmp) inside the helper, holes of sparse
-    files as holes), or, where the two streams differ only in how tar encoded them, entry by entry.
-    Across engines, the staged tree is read back on the destination's engine and its tree digest
-    must equal the source's. If not (the source changed during the copy, or the destination's
-    storage does not keep an attribute), nothing is swapped in and the task fails naming the
-    entries that differ. With O(mode=merge), O(dest) is also read back after the swap; every entry
-    of the source must be in O(dest) as it is in the source. Both digests are returned.
+  - Verified before the swap. The staged tree is read back and its tree digest must equal that of
+    the stream the module checked, and the source must not have changed while it was copied. On
+    one engine, where the module runs on the engine's host (the fast path), the helper lists the
+    source's metadata (type, mode, owner, size, times, inode, links) before and after the copy
+    (any write moves an entry's ctime), and the module reads the staged tree back. Through the API
+    stream, the staged tree must read back byte for byte as the source reads now (both through GNU
+    tar, compared with C(cmp) inside the helper, holes of sparse files as holes). When the listing
+    or the bytes differ, the staged tree is compared with the source entry by entry. Across
+    engines, the staged tree is read back on the destination's engine. If the staged tree is not
+    the source (the source changed during the copy, or the destination's storage does not keep an
+    attribute), nothing is swapped in and the task fails naming the entries that differ. With
+    O(mode=merge), O(dest) is also read back after the swap; every entry of the source must be in
+    O(dest) as it is in the source. Both digests are returned.
   - Safe. A copy never creates what a restore would refuse from an archive. An entry of the
     source that breaks a safety rule (a symlink whose relative target leaves the volume or has
     C(..) after a name, a name reserved for staging, and, unless O(allow_special=true), device
@@ -190,8 +195,8 @@ notes:
     before. Either way that directory is hidden under a reserved name until the swap, and removed
     when the module refuses an entry. By default (O(containers=fail) or V(stop)) no container that
     uses O(dest) runs during the copy.
-  - The helper image needs C(tee), C(mkfifo) and C(cmp) besides GNU tar for copies on one engine,
-    as Debian's and busybox-based images have.
+  - The helper image needs C(sha256sum), C(tee), C(mkfifo) and C(cmp) besides GNU tar and GNU
+    find for copies on one engine, as Debian's images have.
   - The root directory's owner, mode and modification time are copied. Its own extended attributes
     and ACLs are not (the swap renames entries into the existing root), and are left out when the
     trees are compared and verified.
@@ -271,8 +276,8 @@ tree_digest:
   description:
     - C(source) is the tree digest of the source as read (the digest a backup of it records).
     - C(dest) is that of O(dest) after the copy, or as compared before (null when it was not read).
-      After a copy on one engine with O(mode=replace) it is the digest of the staged tree, which was
-      verified byte for byte against the source before the swap.
+      After a copy with O(mode=replace) it is the digest of the staged tree, which was verified
+      against the source before the swap.
   returned: when the source was read
   type: dict
   sample: {"source": "9f2c...", "dest": "9f2c..."}
