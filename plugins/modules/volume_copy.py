@@ -182,6 +182,10 @@ options:
       - O(timeout) for O(dest_docker_host). Defaults to the value of O(timeout).
     type: int
 notes:
+  - The data is on disk before the task reports success. While the helper extracts the staging
+    tree it syncs the volume's file system every 0.3 seconds (C(sync -f), as the swap does at the
+    end), so the disk writes while the data arrives; on a shared host this also writes out other
+    programs' pending data on that file system sooner than the kernel would have.
   - The O(containers) policy applies to both volumes. For O(source) it concerns running containers
     that mount it read-write (as for a backup); for O(dest), every running container that mounts it
     (as for a restore). Both volumes are locked (in name order on one engine; on two engines, each on

@@ -143,6 +143,10 @@ options:
     type: bool
     default: false
 notes:
+  - The data is on disk before the task reports success. While the helper extracts the staging
+    tree it syncs the volume's file system every 0.3 seconds (C(sync -f), as the swap does at the
+    end), so the disk writes while the data arrives; on a shared host this also writes out other
+    programs' pending data on that file system sooner than the kernel would have.
   - Absolute symlink targets are restored as they are. They point into the file system of the
     container that mounts the volume, and the restore never follows them.
   - The volume root's owner and mode are restored; extended attributes and ACLs of the root
