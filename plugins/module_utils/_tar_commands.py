@@ -58,6 +58,12 @@ def tar_create_command(excludes: Iterable[str] = ()) -> List[str]:
 FINGERPRINT_FORMAT = "%P\\0%y %m %U %G %s %T@ %C@ %i %n\\0%l\\0"
 
 
+def _find_unreserved(root: str) -> str:
+    """Shell text: GNU find over the volume mounted at ``root``, on its file system only, the
+    reserved names at its root left out; a -printf format follows."""
+    return "find %s -xdev \\( -path '%s/%s*' -prune \\) -o -printf" % (root, root, RESERVED_PREFIX.decode("ascii"))
+
+
 # The exit code of fingerprint_command(when_clean=True) for a volume with reserved names at
 # its root (staging trees, a journal: see _swap.check_source).
 HOLDS_RESERVED = 3
@@ -66,8 +72,9 @@ set -eu
 if [ "$1" = when-clean ] && [ -n "$(find /volume -mindepth 1 -maxdepth 1 -name 'PREFIX*' -print -quit)" ]; then
     exit HOLDS_RESERVED
 fi
-exec find /volume -xdev \( -path '/volume/PREFIX*' -prune \) -o -printf "$2"
-""".replace("PREFIX", RESERVED_PREFIX.decode("ascii")).replace("HOLDS_RESERVED", str(HOLDS_RESERVED))
+exec FIND_UNRESERVED "$2"
+""".replace("FIND_UNRESERVED", _find_unreserved(VOLUME_MOUNT)).replace("PREFIX", RESERVED_PREFIX.decode("ascii")).replace(
+    "HOLDS_RESERVED", str(HOLDS_RESERVED))
 
 
 def fingerprint_command(when_clean: bool = False) -> List[str]:
@@ -151,7 +158,7 @@ extracting=$!
 # the staged tree back itself (_archive_restore.ReadBack), as a restore does.
 _COPY_LISTING = r"""
 listing() {
-    { find /source -xdev \( -path '/source/PREFIX*' -prune \) -o -printf FORMAT 2>/tmp/listing.log \
+    { FIND_UNRESERVED FORMAT 2>/tmp/listing.log \
         || echo failed >/tmp/listing.failed; } | sha256sum
     if [ -e /tmp/listing.failed ]; then
         tail -c 3000 /tmp/listing.log >&2
@@ -222,7 +229,7 @@ def _copy_script(*parts: str) -> str:
         "".join((_COPY_START,) + parts).replace("EXTRACT", _TAR_EXTRACT).replace("FLUSHED", _FLUSHED.strip())
         .replace("CREATE", _quoted(_tar_create_options(())))
         .replace("READ_BACK", _quoted(_read_back_options()))
-        .replace("PREFIX", RESERVED_PREFIX.decode("ascii"))
+        .replace("FIND_UNRESERVED", _find_unreserved(SOURCE_MOUNT))
         .replace("FORMAT", shlex.quote(FINGERPRINT_FORMAT))
         .replace("DIFFERS", str(COPY_DIFFERS))
     )
