@@ -111,6 +111,7 @@ class AwxJob:
     def __init__(self, root, job_id, playbook, inventory, collections, limit=None, forks=4,
                  template_vars=None, survey=None, credentials=(), template_name=None):
         self.root = Path(root) / ("job-%d" % job_id)
+        self.tmp = self.root / "tmp"
         self.job_id = job_id
         self.playbook = playbook
         self.inventory = inventory
@@ -132,6 +133,7 @@ class AwxJob:
 
     def prepare(self):
         shutil.copytree(AWX_DIR / "project", self.root / "project")
+        self.tmp.mkdir(mode=0o700)
         self._write("inventory/hosts", inventory_script(self.inventory), mode=0o700)
         awx = {"awx_job_id": self.job_id, "tower_job_id": self.job_id, "awx_job_launch_type": "manual",
                "awx_job_template_name": self.template_name, "awx_user_name": "admin", "awx_inventory_name": "fleet"}
@@ -146,6 +148,9 @@ class AwxJob:
             "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
             "ANSIBLE_FORCE_COLOR": "False",
             "JOB_ID": str(self.job_id),
+            # A job's execution environment has a /tmp of its own: what the job leaves there
+            # (tmp_files) is this job's, whatever other runs on the machine do meanwhile.
+            "TMPDIR": str(self.tmp),
         }
         cmdline = ["--forks", str(self.forks)]
         if self.limit:
@@ -181,6 +186,10 @@ class AwxJob:
     def status(self):
         """What AWX shows as the job's status, from the artifacts (successful, failed ...)."""
         return (self.artifacts / "status").read_text().strip()
+
+    def tmp_files(self, pattern):
+        """The names matching ``pattern`` that the job left in its temporary directory."""
+        return sorted(path.name for path in self.tmp.glob(pattern))
 
     def events(self):
         """The job events, as AWX stores them, in order."""

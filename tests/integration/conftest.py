@@ -75,6 +75,25 @@ def pytest_configure(config):
         "AnsibleCollectionFinder has already been configured",
     ):
         config.addinivalue_line("filterwarnings", "ignore:%s" % message)
+    config.addinivalue_line(
+        "markers",
+        "alone: the test asserts on what any module run on this host or engine may change (helpers "
+        "and scratch volumes reaped, helpers created, private directories): scripts/test runs these "
+        "tests one at a time after the others, with nothing else running",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """How pytest-xdist shares the suite out (scripts/test: ``-n N --dist loadgroup``): the
+    tests of one file run on one worker, in order, so that a file's module fixtures are made
+    once; the files whose tests use the session's fleet of engines share one worker, so that
+    the session starts one fleet, not one per worker. That group is the longest: it goes
+    first, so that the others share the remaining workers meanwhile."""
+    fleet_files = {item.path for item in items if "fleet" in item.fixturenames}
+    for item in items:
+        group = "fleet" if item.path in fleet_files else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.path not in fleet_files)
 
 
 class CheckDiffDispatcher(ModuleDispatcherV213):
@@ -145,6 +164,21 @@ def _remove_helpers_of(client, volume_name):
             client.api.remove_container(helper["Id"], force=True)
         except NotFound:
             pass
+
+
+@pytest.fixture(params=["auto", "api"])
+def data_transport(request, monkeypatch):
+    """Runs a test twice: with the transport the modules choose (``auto``: the co-located FIFO
+    on this machine) and with every module that moves data forced onto the Docker API stream,
+    as remote engines and a module in a container use it (``PERSIST_TEST_TRANSPORT``, read by
+    adhoc_process.with_transport). The files whose modules move volume data use it
+    (``pytestmark``); the refusals of hostile and corrupt archives happen before any data
+    moves, so their files run once."""
+    if request.param == "api":
+        monkeypatch.setenv("PERSIST_TEST_TRANSPORT", "api")
+    else:
+        monkeypatch.delenv("PERSIST_TEST_TRANSPORT", raising=False)
+    return request.param
 
 
 @pytest.fixture

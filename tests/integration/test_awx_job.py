@@ -13,7 +13,6 @@ and its artifact_data, which a workflow hands to its next node.
 
 from __future__ import annotations
 
-import glob
 import os
 
 import pytest
@@ -181,7 +180,6 @@ def test_backup_and_verify_jobs_give_the_off_host_credential_to_ssh_and_s3_targe
         offsite_type = credential_type("persist_docker_offsite")
         template_vars = {"persist_backup_volume_labels": [fleet_volumes.label], "persist_backup_test_restore": False,
                          "persist_backup_offsite": targets}
-        keys_before = set(glob.glob("/tmp/persist-offsite-key-*"))
 
         backup = AwxJob(tmp_path, 501, "backup.yml", inventory, collections, template_vars=template_vars,
                         survey=survey_answers("backup", persist_hosts="fleet-3"), credentials=[(offsite_type, secrets_given)]).run()
@@ -203,7 +201,11 @@ def test_backup_and_verify_jobs_give_the_off_host_credential_to_ssh_and_s3_targe
         [verdict] = verify.stats()["artifact_data"]["persist_verify"]["per_host"][0]["volumes"]
         assert [copy["status"] for copy in verdict["offsite"]] == ["passed", "passed"], verdict
         assert keyless.status == "failed"
-        assert set(glob.glob("/tmp/persist-offsite-key-*")) == keys_before, "the SSH key was left on the host"
+        made = [event["event_data"]["res"]["path"] for event in backup.events()
+                if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Make a private file for the SSH key"]
+        assert made and all(path.startswith(str(backup.tmp) + "/persist-offsite-key-") for path in made), made
+        for job in (backup, verify, keyless):
+            assert job.tmp_files("persist-offsite-key-*") == [], "job %s left the SSH key on the host" % job.job_id
         shown = [value.strip() for value in secrets_given.values()]
         for job in (backup, verify, keyless):
             assert not any(secret in text for secret in shown for text in _texts_of(job)), "job %s shows a secret" % job.job_id

@@ -17,6 +17,9 @@ import pytest
 
 from volume_trees import differences, snapshot, write_file
 
+# Every test runs with each transport (conftest.data_transport).
+pytestmark = pytest.mark.usefixtures("data_transport")
+
 ARCHIVE_NAME = r"%s-\d{8}T\d{6}Z\.tar\.zst"
 
 

@@ -364,6 +364,8 @@ def test_probe_that_runs_past_its_timeout_is_killed_removed_and_reported(run_mod
     assert _scratch_volumes_of(docker_client, reference["volume"]) == []
 
 
+# Alone: any module run on the engine reaps what a dead owner left (conftest, "alone").
+@pytest.mark.alone
 def test_scratch_volume_of_a_dead_owner_is_reaped_and_those_of_live_or_foreign_owners_are_not(run_module, docker_client, backup_dir, reference, this_host):
     from ansible_collections.persist.docker.plugins.module_utils._ownership import owner_token
 
@@ -399,6 +401,8 @@ def test_scratch_volume_of_a_dead_owner_is_reaped_and_those_of_live_or_foreign_o
                 pass
 
 
+# Alone: any module run on the engine reaps what a dead owner left (conftest, "alone").
+@pytest.mark.alone
 def test_a_run_killed_during_its_probe_leaves_a_scratch_volume_and_probe_that_the_next_run_removes(
     docker_client, backup_dir, reference
 ):

@@ -16,6 +16,7 @@ import itertools
 import os
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,9 @@ from volume_trees import (
     snapshot,
     write_file,
 )
+
+# Every test runs with each transport (conftest.data_transport).
+pytestmark = pytest.mark.usefixtures("data_transport")
 
 MIB = 1 << 20
 SPARSE_SIZE = 8 * MIB

@@ -34,6 +34,8 @@ def test_measuring_usage_leaves_no_helper_container(run_module, engine, module, 
         assert engine.helpers_on(name) == []
 
 
+# Alone: any module run on the engine reaps what a dead owner left (conftest, "alone").
+@pytest.mark.alone
 def test_next_run_reaps_a_helper_whose_owner_died_and_spares_those_of_other_hosts(
     run_module, engine, docker_client, this_host
 ):
@@ -59,6 +61,8 @@ def test_next_run_reaps_a_helper_whose_owner_died_and_spares_those_of_other_host
     assert stopped_elsewhere.status == "exited"
 
 
+# Alone: any module run on the engine reaps what a dead owner left (conftest, "alone").
+@pytest.mark.alone
 def test_two_runs_removing_the_same_leftover_at_once_both_go_on(engine, docker_client, this_host):
     """Runs on one host reap the same abandoned helper; the engine refuses the second of two
     simultaneous removals (409, one is under way). Neither may fail: one removed it, the

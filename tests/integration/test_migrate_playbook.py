@@ -12,12 +12,10 @@ with every row, and the old host keeps its stopped container and its volume as t
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -88,13 +86,16 @@ def _migrate(hosts, source, dest, **more):
 
 
 def test_migrate_moves_a_postgres_volume_to_another_engine_and_back_with_every_row(
-        two_hosts, docker_client, run_module, tmp_path):
+        two_hosts, docker_client, run_module, tmp_path, monkeypatch):
     hosts = two_hosts
     other_client, port, database, volume = hosts["other_client"], hosts["port"], hosts["database"], hosts["volume"]
     _deploy_on_host_a(hosts, tmp_path)
     _psql(docker_client, database, "CREATE TABLE orders (id integer PRIMARY KEY, note text NOT NULL); "
           "INSERT INTO orders SELECT n, 'order ' || n FROM generate_series(1, 500) AS n", port)
-    carried_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "persist-migrate.*")))
+    # The runs' temporary directory is this test's: what is left there is theirs.
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
 
     # host-a -> host-b, by volume_copy straight into the other engine.
     rc, output = _migrate(hosts, "host-a", "host-b", persist_dest_docker_host=hosts["other"].url)
@@ -134,5 +135,7 @@ def test_migrate_moves_a_postgres_volume_to_another_engine_and_back_with_every_r
     assert _psql(docker_client, database, "SELECT count(*) || ':' || sum(id) FROM orders", port) == ROWS_AND_ONE
     assert other_client.containers.get(database).status == "exited"
     assert other_client.volumes.get(volume).name == volume, "host-b keeps its volume until the operator removes it"
-    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "persist-migrate.*"))) == carried_before, \
-        "the archive carried through the controller was removed"
+    carried = [result["path"] for play in output["plays"] for task in play["tasks"]
+               if task["task"]["name"] == "Make a temporary directory on the controller" for result in task["hosts"].values()]
+    assert carried and all(path.startswith(str(temporary) + "/persist-migrate.") for path in carried), carried
+    assert list(temporary.glob("persist-migrate.*")) == [], "the archive carried through the controller was not removed"

@@ -200,6 +200,8 @@ def _partial_files(directory, name):
     return [entry for entry in os.listdir(directory) if entry.startswith(".persist-partial-" + name)]
 
 
+# Alone: any off-host run reaps the private directories that dead runs left (conftest, "alone").
+@pytest.mark.alone
 def test_a_transfer_killed_half_way_leaves_only_a_partial_file_and_the_next_run_resumes_it(
         run_module, backup_dir, ssh_server, large_archive):
     target_dir = ssh_server.directory("kill")

@@ -9,7 +9,12 @@ import json
 import os
 import shutil
 
+import pytest
+
 from volume_trees import differences, fill_random, reserved_leftovers, root_state, snapshot, write_file
+
+# Every test runs with each transport (conftest.data_transport).
+pytestmark = pytest.mark.usefixtures("data_transport")
 
 
 def _source_tree(root):

@@ -5,8 +5,12 @@
 same data; results and sidecars say which ran; the directory never outlives its run.
 
 The rest of the suite runs with the default (the fast path here) and, for the modules that
-move data, again with PERSIST_TEST_TRANSPORT=api (scripts/test). The Molecule scenarios, whose
-modules run in a container with the engine's socket, show the automatic fall-back."""
+move data, again with PERSIST_TEST_TRANSPORT=api (conftest.data_transport). The Molecule
+scenarios, whose modules run in a container with the engine's socket, show the automatic
+fall-back.
+
+The tests count the helpers that the engine creates and the private directories in the
+temporary directory, whoever made them: they run alone."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ import pytest
 import crafted_archives as crafted
 from conftest import HELPER_LABEL
 from volume_trees import differences, fill_random, snapshot, write_file
+
+pytestmark = pytest.mark.alone
 
 FAST_DIRECTORIES = os.path.join(tempfile.gettempdir(), "persist-fast-*")
 

@@ -25,6 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from test_fidelity import _assert_root_kept, _assert_sparse_kept, _build, _kitchen_sink, trees
 from volume_trees import capture, differences, fill_random, reserved_leftovers, seed_target, snapshot, write_file
 
+# Every test runs with each transport (conftest.data_transport).
+pytestmark = pytest.mark.usefixtures("data_transport")
+
 MIGRATE_LABEL = "persist.docker.migrate"
 
 
