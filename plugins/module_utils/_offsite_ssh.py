@@ -49,6 +49,10 @@ RSYNC_IO_TIMEOUT = 300
 # One ssh connection serves every command of a run (a handshake costs a quarter to half a
 # second); it ends with the run, or this long after a killed run's last command.
 CONTROL_PERSIST = 60
+# The longest path of a Unix socket (sockaddr_un: 108 bytes with the final NUL), and what ssh
+# appends to ControlPath for the socket it makes before renaming it (".XXXXXXXXXXXXXXXX").
+_SOCKET_PATH_MAX = 107
+_CONTROL_TEMPORARY_SUFFIX = 17
 # Renames a checked copy and its sidecar into place, archive first: $1 the temporary archive,
 # $2 the expected sha256, $3 the final name, $4 the temporary sidecar, $5 its final name.
 # Prints the sha256 it found; renames nothing unless it is the expected one.
@@ -77,6 +81,14 @@ def _reap_private_directories():
                 pass  # removed meanwhile by another run
 
 
+def control_path(private):
+    """Where the run's ssh connection keeps its control socket: in its private directory, or
+    None (each command connects anew) when the temporary directory's path is too long for a
+    socket there, as a TMPDIR of more than about 50 characters makes it."""
+    path = os.path.join(private, "control")
+    return path if len(os.fsencode(path)) + _CONTROL_TEMPORARY_SUFFIX <= _SOCKET_PATH_MAX else None
+
+
 def _die_with_parent():
     """Children (rsync, ssh) end when the module's process does: a killed run must not leave
     an rsync writing the temporary file that the next run resumes."""
@@ -101,6 +113,7 @@ class SshTarget(TargetBackend):
         self.sizes = {}
         _reap_private_directories()
         self._private = tempfile.mkdtemp(prefix="%s%d-" % (PRIVATE_PREFIX, os.getpid()))
+        self._control = control_path(self._private)
         self._environment = dict(os.environ, LC_ALL="C", TZ="UTC")
         for program in ("ssh", "rsync"):
             if shutil.which(program) is None:
@@ -110,7 +123,7 @@ class SshTarget(TargetBackend):
                     target=self.name)
 
     def close(self):
-        if os.path.exists(os.path.join(self._private, "control")):
+        if self._control and os.path.exists(self._control):
             subprocess.run(self._ssh_argv() + ["-O", "exit", self._login()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, env=self._environment, check=False)
         shutil.rmtree(self._private, ignore_errors=True)
@@ -126,11 +139,12 @@ class SshTarget(TargetBackend):
             "-o", "ServerAliveInterval=15",
             "-o", "ServerAliveCountMax=4",
             "-o", "LogLevel=ERROR",
-            "-o", "ControlMaster=auto",
-            "-o", "ControlPath=%s" % os.path.join(self._private, "control"),
-            "-o", "ControlPersist=%d" % CONTROL_PERSIST,
             "-o", "StrictHostKeyChecking=%s" % ("accept-new" if options["host_key_checking"] == "accept_new" else "yes"),
         ]
+        if self._control:
+            argv += ["-o", "ControlMaster=auto", "-o", "ControlPath=%s" % self._control, "-o", "ControlPersist=%d" % CONTROL_PERSIST]
+        else:
+            argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         if options.get("private_key"):
             argv += ["-i", options["private_key"], "-o", "IdentitiesOnly=yes"]
         if options.get("host_key"):

@@ -122,6 +122,10 @@ requirements:
 notes:
   - The copies keep the names of the local files, in one directory or prefix per target. A
     temporary file on an SSH server is named C(.persist-partial-<archive>) until it is checked.
+  - The ssh and rsync commands of a run share one SSH connection through a control socket in a
+    private directory of the temporary directory (E(TMPDIR), else C(/tmp)). When that path is
+    too long for a socket (a E(TMPDIR) of more than about 50 characters), each command connects
+    anew, which is slower.
   - A target that holds another backup under the same name (a sidecar that differs from the local
     one) is left alone, and that archive fails with a message that says so. This happens when two
     hosts share a target path.

@@ -83,17 +83,20 @@ def pytest_configure(config):
     )
 
 
+# The files that take longest (fleets of engines, real databases, kills, both transports),
+# longest first: scripts/test runs the suite on pytest-xdist workers a file at a time
+# (``--dist loadfile``: a file's module fixtures are made once), and the files start in
+# collection order, so these start first and the short ones fill the workers in the end.
+LONGEST_FILES = (
+    "test_fleet_backup.py", "test_awx_job.py", "test_restore.py", "test_atomicity.py",
+    "test_postgres_consistency.py", "test_fleet_batches.py", "test_fidelity.py",
+    "test_backup_role_offsite.py", "test_trust.py", "test_volume_copy.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """How pytest-xdist shares the suite out (scripts/test: ``-n N --dist loadgroup``): the
-    tests of one file run on one worker, in order, so that a file's module fixtures are made
-    once; the files whose tests use the session's fleet of engines share one worker, so that
-    the session starts one fleet, not one per worker. That group is the longest: it goes
-    first, so that the others share the remaining workers meanwhile."""
-    fleet_files = {item.path for item in items if "fleet" in item.fixturenames}
-    for item in items:
-        group = "fleet" if item.path in fleet_files else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: item.path not in fleet_files)
+    rank = {name: index for index, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FILES)))
 
 
 class CheckDiffDispatcher(ModuleDispatcherV213):

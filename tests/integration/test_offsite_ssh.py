@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -94,6 +95,35 @@ def test_check_mode_predicts_the_copies_a_real_run_sends_each_checked_on_the_ser
     latest_dir = ssh_server.directory("latest")
     latest = run_module("backup_offsite", path=str(backup_dir), targets=[ssh_server.target(latest_dir)])
     assert names(latest["targets"][0]["sent"]) == sorted([made[2], made[4]]), "select latest sends the newest of each volume"
+
+
+# A Unix socket's path holds at most 107 bytes; ssh adds 17 to ControlPath while it makes the
+# socket. The control socket is TMPDIR/persist-offsite-<pid>-<8>/control: 41 more than TMPDIR
+# with a 7-digit pid, 35 with a 1-digit one.
+@pytest.mark.parametrize("length", [107 - 17 - 41, 107 - 17 - 35 + 1], ids=["socket-fits", "socket-too-long"])
+def test_a_long_temporary_directory_sends_through_a_shared_connection_or_without_one(
+        run_module, backup_dir, ssh_server, small_archive, monkeypatch, length):
+    """ssh keeps the connection that the run's commands share in a socket below TMPDIR. With the
+    longest TMPDIR that leaves room for it, the socket is made; with a longer one, where ssh
+    would refuse the path, each command connects anew. Either way the copy arrives, checked."""
+    base = tempfile.mkdtemp(prefix="pt-tmpdir-")
+    try:
+        temporary = os.path.join(base, "t" * (length - len(base) - 1))
+        os.mkdir(temporary)
+        assert len(temporary) == length
+        monkeypatch.setenv("TMPDIR", temporary)
+        target_dir = ssh_server.directory("tmpdir-%d" % length)
+        name = make_backup(small_archive, backup_dir, "tmpdir", day(1))
+
+        sent = run_module("backup_offsite", path=str(backup_dir), targets=[ssh_server.target(target_dir)])
+
+        assert not sent.get("failed"), sent
+        [item] = sent["targets"][0]["sent"]
+        assert item["archive"] == name and item["verified"] is True and item["checks"] == SSH_CHECK, item
+        assert on_server(target_dir) == snapshot(backup_dir)
+        assert os.listdir(temporary) == [], "the run left its private directory"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_retention_on_the_target_deletes_exactly_what_the_gfs_rules_say_and_never_sends_what_it_would_delete(
