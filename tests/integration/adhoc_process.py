@@ -84,6 +84,7 @@ def start(module, args):
         command(module, args), env=dict(ansible_environment(), **ansible_temporary_directories()),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
+    process.persist_module = module
     process.persist_payload_prefix = "ansible_persist.docker.%s_payload_" % module
     return process
 
@@ -134,15 +135,17 @@ def kill_tree(process):
     _remove_leftovers(process, module_starts)
 
 
-def _module_starts(pids):
-    """The start times (seconds since the epoch) of the AnsiballZ module processes among ``pids``."""
+def _module_starts(pids, module=None):
+    """The start times (seconds since the epoch) of the AnsiballZ module processes among ``pids``
+    (of ``module`` only, when given)."""
+    marker = ("AnsiballZ_%s.py" % module if module else "AnsiballZ_").encode()
     found = []
     boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
     ticks = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as cmdline:
-                if b"AnsiballZ_" not in cmdline.read():
+                if marker not in cmdline.read():
                     continue
             with open("/proc/%d/stat" % pid) as stat:
                 found.append(boot + int(stat.read().rsplit(")", 1)[1].split()[19]) / ticks)
@@ -152,22 +155,27 @@ def _module_starts(pids):
 
 
 def _remove_leftovers(process, module_starts):
-    """Remove the directory AnsiballZ unpacked the killed run's module into (in the system's
-    temporary directory, named at random): the one of that module's name made within a second
-    of the killed module's start, where exactly one such directory matches it."""
+    """Remove the directories AnsiballZ unpacked the killed run's module into (in the system's
+    temporary directory, named at random): those of that module's name made within a second of
+    the killed module's start, but not one made as close to the start of a live process of that
+    module (another test's run, when tests run side by side: both are then left). Only for
+    runs that ``start`` made (a playbook's modules are not known by name here)."""
+    if not module_starts or not hasattr(process, "persist_module"):
+        return
     base = tempfile.gettempdir()
-    for started in module_starts:
-        matching = []
-        for name in os.listdir(base):
-            if name.startswith(process.persist_payload_prefix):
-                try:
-                    made = os.stat(os.path.join(base, name)).st_ctime
-                except OSError:
-                    continue
-                if started - 0.1 <= made <= started + 1.0:
-                    matching.append(name)
-        if len(matching) == 1:
-            shutil.rmtree(os.path.join(base, matching[0]), ignore_errors=True)
+    live = _module_starts([int(entry) for entry in os.listdir("/proc") if entry.isdigit()], process.persist_module)
+
+    def near(made, starts):
+        return any(started - 0.1 <= made <= started + 1.0 for started in starts)
+
+    for name in os.listdir(base):
+        if name.startswith(process.persist_payload_prefix):
+            try:
+                made = os.stat(os.path.join(base, name)).st_ctime
+            except OSError:
+                continue
+            if near(made, module_starts) and not near(made, live):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def run(module, args, timeout=300):
