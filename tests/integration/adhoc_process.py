@@ -41,7 +41,7 @@ def ansible_environment():
 
 # The integration suite runs once as users run it (helper_transport auto: the co-located
 # FIFO on this machine) and, for the modules that move data, again with PERSIST_TEST_TRANSPORT=api
-# (the Docker API stream every remote engine uses); see scripts/test.
+# (the Docker API stream every remote engine uses); see conftest.data_transport.
 TRANSPORT_MODULES = frozenset(["volume_backup", "volume_restore", "volume_copy", "backup_verify", "volume", "volume_info"])
 
 
