@@ -204,8 +204,7 @@ def test_backup_and_verify_jobs_give_the_off_host_credential_to_ssh_and_s3_targe
         made = [event["event_data"]["res"]["path"] for event in backup.events()
                 if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Make a private file for the SSH key"]
         assert made and all(path.startswith(str(backup.tmp) + "/persist-offsite-key-") for path in made), made
-        for job in (backup, verify, keyless):
-            assert job.tmp_files("persist-offsite-key-*") == [], "job %s left the SSH key on the host" % job.job_id
         shown = [value.strip() for value in secrets_given.values()]
         for job in (backup, verify, keyless):
+            assert job.tmp_files("persist-offsite-key-*") == [], "job %s left the SSH key on the host" % job.job_id
             assert not any(secret in text for secret in shown for text in _texts_of(job)), "job %s shows a secret" % job.job_id
