@@ -89,6 +89,11 @@ def tool_process(comm, cmdline):  # pylint: disable=unused-argument
     return comm in TOOL_NAMES
 
 
+def verified_process(comm, cmdline):
+    """The predicate for the verified rows' workers: the limit's tools and hashrelay.py."""
+    return comm in TOOL_NAMES or (comm.startswith("python") and "hashrelay.py" in cmdline)
+
+
 def floor_process(comm, cmdline):
     """The predicate for floor.py (the floor rows' worker)."""
     return comm.startswith("python") and "floor.py" in cmdline

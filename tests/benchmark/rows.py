@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rows of the benchmark: what each one runs, on which volume, and what it must give.
 
-Four kinds of rows run on the same source volume in the same invocation:
+Five kinds of rows run on the same source volume in the same invocation:
 
 * ``recipe``: the commands of the article users copy ("Backing Up Volumes"): a helper
   container running ``tar czf`` into a bind-mounted host directory, ``tar xzf`` back,
@@ -11,6 +11,11 @@ Four kinds of rows run on the same source volume in the same invocation:
 * ``limit``: what this machine can do at best with the same tools on the host, on the
   volumes' Mountpoints: ``tar | zstd -T0 -3`` into a file, ``zstd -dc | tar -x`` back,
   ``cp -a`` from Mountpoint to Mountpoint.
+* ``verified``: the limit's tools on the host plus only the work the modules' guarantees
+  require on top: a sha256 of every byte of the stream (and of the archive), the restored or
+  copied tree extracted into a staging directory, written out, read back and checked before
+  it is moved into place. What a verified backup, restore or copy costs on this machine at
+  best, whoever writes it.
 * ``ours``: the modules, each run as a user runs it: ``ansible localhost -m
   persist.docker.MODULE -a JSON``, timed as a whole command.
 * ``floor``: as many bytes as the data set holds moved out of and into a helper container
@@ -60,7 +65,7 @@ class Outcome:
 class Row:
     def __init__(self, name, kind, operation, run, description, datasets=None):
         self.name = name
-        self.kind = kind  # recipe, limit, ours or floor
+        self.kind = kind  # recipe, limit, verified, ours or floor
         # backup, restore, copy, rebackup, noop-restore, backup-stop, restore-stop, overhead, stream-out, stream-in
         self.operation = operation
         self.run = run
@@ -97,6 +102,7 @@ class Context:
         self.ours_archive = None
         self.restored_volume = None
         self.tree_digest = None
+        self.verified_archive = None  # (path, sha256 of the archive, sha256 of the tar stream in it)
         self.live_recipe_archive = None
         self.live_ours_archive = None
 
@@ -257,6 +263,87 @@ def limit_copy(context):
     return Outcome(measured)
 
 
+# ---- verified limit: the limit's tools plus only the work the guarantees require -----------
+#
+# Each tar stream is written with --sort=name, so that the stream of a tree and the stream of
+# its restored or copied image are equal byte for byte when the trees are (names, types, modes,
+# owners, sizes, mtimes, link targets, hard links, contents): the read-back's sha256 then checks
+# what the modules' tree digest checks. The extraction goes into a staging directory in the new
+# volume, which is moved into place only after the checks, as the modules' swap does.
+
+def _hashrelay(context, mode, word):
+    """Shell: hashrelay.py in ``mode`` with ``word`` (a shell word: a path or digest quoted by the caller)."""
+    script = os.path.join(context.session.repo_root, "tests", "benchmark", "hashrelay.py")
+    return "%s %s %s %s" % (shlex.quote(sys.executable), shlex.quote(script), mode, word)
+
+
+def _verified_shell(context, script):
+    measured = measure.timed(["/bin/bash", "-o", "pipefail", "-e", "-c", script], measure.verified_process)
+    if measured.returncode != 0:
+        raise RowFailed("%s exited %s: %s" % (script, measured.returncode, measured.stderr[-2000:]))
+    return measured
+
+
+def _read_back_and_swap(staging, target, check):
+    """Shell: write the staged tree out, read it back through ``check`` (which fails unless its
+    tar stream is the expected one), move it into place and make the move durable."""
+    staging, target = shlex.quote(staging), shlex.quote(target)
+    return ("sync -f %s; tar --sort=name -cf - -C %s . | %s; "
+            "find %s -mindepth 1 -maxdepth 1 -exec mv -t %s -- {} +; rmdir %s; sync -f %s"
+            % (target, staging, check, staging, target, staging, target))
+
+
+def verified_backup(context):
+    """tar | sha256 of the stream (the tree digest's hashing) | zstd | sha256 of the archive >
+    FILE, then fsync the file (coreutils sync FILE)."""
+    directory = context.directory("verified-backup")
+    archive = os.path.join(directory, "backup.tar.zst")
+    stream_digest, archive_digest = os.path.join(directory, "stream.sha256"), os.path.join(directory, "archive.sha256")
+    measured = _verified_shell(context, "tar --sort=name -cf - -C %s . | %s | zstd -q -T0 -3 | %s >%s; sync %s" % (
+        shlex.quote(context.source_mountpoint), _hashrelay(context, "relay", shlex.quote(stream_digest)),
+        _hashrelay(context, "relay", shlex.quote(archive_digest)), shlex.quote(archive), shlex.quote(archive)))
+    with open(stream_digest) as stream, open(archive_digest) as whole:
+        context.verified_archive = (archive, whole.read().strip(), stream.read().strip())
+    return Outcome(measured, archive_bytes=os.path.getsize(archive))
+
+
+def verified_restore(context):
+    """The archive's sha256 checked while it is decompressed and extracted into a staging
+    directory; then the staged tree written out, read back and its stream's sha256 checked
+    against the backup's, and the swap."""
+    if context.verified_archive is None:
+        verified_backup(context)
+    archive, archive_sha256, stream_sha256 = context.verified_archive
+    target = context.empty_volume("verified-restore")
+    mountpoint = context.session.mountpoint(target)
+    staging = os.path.join(mountpoint, ".staging")
+    try:
+        measured = _verified_shell(context, "mkdir %s; %s <%s | zstd -q -dc | tar -x -C %s; %s" % (
+            shlex.quote(staging), _hashrelay(context, "relay-check", archive_sha256), shlex.quote(archive),
+            shlex.quote(staging), _read_back_and_swap(staging, mountpoint, _hashrelay(context, "check", stream_sha256))))
+    finally:
+        context.done_with(target)
+    return Outcome(measured)
+
+
+def verified_copy(context):
+    """tar | sha256 of the stream | tar -x into a staging directory; then the staged tree
+    written out, read back and its stream's sha256 checked against the source stream's, and
+    the swap."""
+    target = context.empty_volume("verified-copy")
+    mountpoint = context.session.mountpoint(target)
+    staging = os.path.join(mountpoint, ".staging")
+    stream_digest = shlex.quote(os.path.join(context.directory("verified-copy"), "stream.sha256"))
+    try:
+        measured = _verified_shell(context, "mkdir %s; tar --sort=name -cf - -C %s . | %s | tar -x -C %s; %s" % (
+            shlex.quote(staging), shlex.quote(context.source_mountpoint), _hashrelay(context, "relay", stream_digest),
+            shlex.quote(staging),
+            _read_back_and_swap(staging, mountpoint, _hashrelay(context, "check", '"$(cat %s)"' % stream_digest))))
+    finally:
+        context.done_with(target)
+    return Outcome(measured)
+
+
 # ---- ours ---------------------------------------------------------------------------------
 
 def ours_backup(context):
@@ -400,6 +487,8 @@ ROWS = [
         "docker run --rm -v VOL:/data -v DIR:/backup IMAGE tar czf /backup/backup.tar.gz -C /data ."),
     Row("limit-backup", "limit", "backup", limit_backup,
         "tar -cf - -C MOUNTPOINT . | zstd -T0 -3 >FILE (host)"),
+    Row("verified-backup", "verified", "backup", verified_backup,
+        "tar --sort=name | sha256 relay | zstd -T0 -3 | sha256 relay >FILE, sync FILE (host)"),
     Row("ours-backup", "ours", "backup", ours_backup,
         "volume_backup if_changed=false, into an empty dest"),
     Row("ours-backup-age", "ours", "encrypted-backup", ours_encrypted_backup,
@@ -410,6 +499,8 @@ ROWS = [
         "docker run --rm -v NEW:/data -v DIR:/backup IMAGE tar xzf /backup/backup.tar.gz -C /data, then sync"),
     Row("limit-restore", "limit", "restore", limit_restore,
         "zstd -dc FILE | tar -x -C NEW_MOUNTPOINT, then sync (host)"),
+    Row("verified-restore", "verified", "restore", verified_restore,
+        "sha256 check <FILE | zstd -dc | tar -x into staging, sync, read-back sha256 check, swap (host)"),
     Row("ours-restore", "ours", "restore", ours_restore,
         "volume_restore create=true into an empty volume"),
     Row("ours-noop-restore", "ours", "noop-restore", ours_noop_restore,
@@ -418,6 +509,8 @@ ROWS = [
         "docker run --rm -v VOL:/from -v NEW:/to IMAGE cp -av /from/. /to/, then sync"),
     Row("limit-copy", "limit", "copy", limit_copy,
         "cp -a MOUNTPOINT/. NEW_MOUNTPOINT/, then sync (host)"),
+    Row("verified-copy", "verified", "copy", verified_copy,
+        "tar --sort=name | sha256 relay | tar -x into staging, sync, read-back sha256 check, swap (host)"),
     Row("ours-copy", "ours", "copy", ours_copy,
         "volume_copy into an empty volume"),
     Row("recipe-backup-stop", "recipe", "backup-stop", recipe_backup_stop,
