@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import normalize
-from ansible_collections.persist.docker.plugins.module_utils._tar_stream import Member, TarHandler, TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import Member, TarHandler, TarParser, byte_sum
 
 BLOCK = 512
 _RECORD = 20 * BLOCK  # GNU tar's default record size: the end of the archive is padded to it
@@ -34,6 +34,8 @@ _TYPEFLAGS = {
 _MAX_OCTAL_8 = 0o7777777
 _MAX_OCTAL_12 = 0o77777777777
 _ZEROS = bytes(BLOCK)
+_MAGIC_AND_NAMES = b"ustar\x0000" + bytes(64)  # magic, version, then uname and gname left empty
+_PREFIX_AND_PADDING = bytes(BLOCK - 345)
 
 
 def pax_record(keyword: str, value: bytes) -> bytes:
@@ -86,21 +88,18 @@ def ustar_header(
 ) -> bytes:
     """One 512-byte ustar header with a correct checksum. Numbers that do not fit are 0;
     the caller puts them in an extended header."""
-    header = bytearray(BLOCK)
-    header[0:100] = _field(name, 100)
-    header[100:108] = _octal(mode, 8)
-    header[108:116] = _octal(uid, 8)
-    header[116:124] = _octal(gid, 8)
-    header[124:136] = _octal(size, 12)
-    header[136:148] = _octal(max(mtime, 0), 12)
-    header[148:156] = b" " * 8
-    header[156:157] = typeflag
-    header[157:257] = _field(linkname, 100)
-    header[257:265] = b"ustar\x0000"
-    header[329:337] = _number(devmajor, 8)
-    header[337:345] = _number(devminor, 8)
-    header[148:156] = b"%06o\0 " % sum(header)
-    return bytes(header)
+    if len(typeflag) != 1:
+        raise ValueError("a tar type flag is one byte, not %r" % typeflag)
+    # Up to the checksum field, and after it (typeflag, link name, magic and version, the
+    # empty user and group names, device numbers, the empty name prefix and the padding).
+    head = b"".join((
+        _field(name, 100), _octal(mode, 8), _octal(uid, 8), _octal(gid, 8), _octal(size, 12), _octal(max(mtime, 0), 12),
+    ))
+    tail = b"".join((
+        typeflag, _field(linkname, 100), _MAGIC_AND_NAMES, _number(devmajor, 8), _number(devminor, 8), _PREFIX_AND_PADDING,
+    ))
+    # The checksum counts its own field as eight spaces.
+    return b"%s%06o\0 %s" % (head, byte_sum(head) + byte_sum(tail) + 8 * 32, tail)
 
 
 def _padding(size: int) -> bytes:

@@ -10,10 +10,16 @@ backup's data phase the machine itself needs, and what a second thread for the d
     $TAR | python tests/benchmark/pipeline.py zstd       # compress only
     $TAR | python tests/benchmark/pipeline.py both       # both, one thread (as the module does)
     $TAR | python tests/benchmark/pipeline.py threaded   # the digest in a second thread
+    $TAR | python tests/benchmark/pipeline.py restore    # a one-pass restore's checks and re-writing
+    $TAR | python tests/benchmark/pipeline.py readback   # a read-back: parse and digest, as records
 
 Run as root on the engine's host (it reads the Mountpoint), with the collection importable
 (ANSIBLE_COLLECTIONS_PATH on PYTHONPATH, as scripts/lib.sh sets it); compare with
-``$TAR | zstd -T0 -3 >/dev/null``, the benchmark's limit. Prints the seconds to stderr.
+``$TAR | zstd -T0 -3 >/dev/null``, the benchmark's limit. Prints the wall and CPU seconds of
+this process to stderr. ``restore`` is what the one-pass restore's reading thread does with the
+decompressed stream (safety rules, tree digest, canonical re-writing; the archive's reading,
+hashing and decompression are not included), ``readback`` what the read-back of a staged tree
+does; the tar stream can also come from a file (``<FILE``).
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ import threading
 import time
 
 from ansible_collections.persist.docker.plugins.module_utils._compression import compressing_writer
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, tar_create_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
+from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
 
-MODES = ("digest", "zstd", "both", "threaded")
+MODES = ("digest", "zstd", "both", "threaded", "restore", "readback")
 
 
 class _Hashing:
@@ -57,6 +66,9 @@ def main():
     mode = sys.argv[1]
     if mode not in MODES:
         sys.exit("mode must be one of %s" % ", ".join(MODES))
+    if mode in ("restore", "readback"):
+        _restore_side(mode)
+        return
     parser = TarParser(TreeDigest())
     archive = _Hashing()
     writer = compressing_writer(archive, "zstd")
@@ -83,6 +95,18 @@ def main():
     writer.close()
     made = "" if mode == "digest" else ", %d bytes of zstd" % archive.size
     print("%s: %.2f s%s" % (mode, time.monotonic() - started, made), file=sys.stderr)
+
+
+def _restore_side(mode):
+    started, cpu = time.monotonic(), time.process_time()
+    chunks = iter(lambda: sys.stdin.buffer.read(1 << 20), b"")
+    if mode == "restore":
+        written = sum(len(out) for out in canonical_stream(chunks, TreeDigest(SafetyChecker())))
+        made = ", %d bytes re-written" % written
+    else:
+        records = RecordStream(chunks)
+        made = ", %d records" % sum(1 for _record in records)
+    print("%s: %.2f s, %.2f s of CPU%s" % (mode, time.monotonic() - started, time.process_time() - cpu, made), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
+from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser, byte_sum
 from tar_mutator import BLOCK, Archive, extended, fix_checksum, long_name, padded
 from tarbuild import Recorder, crafted, feed, gnu_tar, info
 
@@ -539,3 +539,20 @@ def test_a_sparse_map_as_gnu_tar_writes_it_is_read():
     data = b"a" * 512 + b"tail"
     member = _only(_sparse_archive(b"3\n0\n512\n1024\n4\n2000\n0\n", data, 2000))
     assert member.sparse_map == [(0, 512), (1024, 4), (2000, 0)] and member.size == 2000
+
+
+@given(st.binary(max_size=512))
+@settings(max_examples=500)
+def test_byte_sum_is_the_sum_of_the_bytes(block):
+    assert byte_sum(block) == sum(block)
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 257, 511, 512])
+def test_byte_sum_is_exact_where_the_halves_are_largest(size):
+    # 0xff bytes give the largest sums: 256 of them, 65280, stay below Adler-32's modulus.
+    assert byte_sum(b"\xff" * size) == 255 * size
+
+
+def test_byte_sum_refuses_more_than_a_header():
+    with pytest.raises(ValueError, match="at most 512 bytes, not 513"):
+        byte_sum(bytes(513))

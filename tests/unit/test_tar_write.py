@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
-from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream, pax_record, pax_time
+from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream, pax_record, pax_time, ustar_header
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import TreeDigest
 from tarbuild import crafted, feed, gnu_tar, gnu_untar, info
 
@@ -75,3 +75,32 @@ def test_pax_records_count_their_own_length_and_times_keep_nanoseconds():
     assert pax_time(1700000000123456789) == b"1700000000.123456789"
     assert pax_time(-1500000000) == b"-1.500000000"
     assert pax_time(0) == b"0.000000000"
+
+
+@pytest.mark.parametrize("fields", [
+    dict(name=b"./a", typeflag=b"0", size=0),
+    dict(name=b"./d/" + b"\xff" * 120, typeflag=b"5", size=0, mode=0o7777, uid=0o7777777, gid=1, mtime=0o77777777777),
+    dict(name=b"./link", typeflag=b"2", size=0, linkname=b"\xfe" * 100, mtime=-5),
+    dict(name=b"./dev", typeflag=b"3", size=0, devmajor=1 << 30, devminor=7),
+    dict(name=b"./big", typeflag=b"0", size=1 << 40, uid=1 << 30),
+])
+def test_ustar_header_is_read_back_by_tarfile(fields):
+    """Python's tarfile, another reader, checks the checksum and sees every field we wrote
+    (numbers octal cannot hold become 0, for the extended header to carry; device numbers are
+    base-256 then)."""
+    header = ustar_header(**fields)
+    assert len(header) == 512
+    member = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+    assert member.name.encode("utf-8", "surrogateescape") == fields["name"][:100]
+    assert member.type == fields["typeflag"]
+    assert member.size == (fields["size"] if fields["size"] < 8 ** 11 else 0)
+    assert member.mode == fields.get("mode", 0o644)
+    assert member.uid == (fields.get("uid", 0) if fields.get("uid", 0) < 8 ** 7 else 0)
+    assert member.mtime == max(fields.get("mtime", 0), 0)
+    assert member.linkname.encode("utf-8", "surrogateescape") == fields.get("linkname", b"")
+    assert (member.devmajor, member.devminor) == (fields.get("devmajor", 0), fields.get("devminor", 0))
+
+
+def test_ustar_header_refuses_a_type_flag_of_another_length():
+    with pytest.raises(ValueError, match="one byte"):
+        ustar_header(b"./a", b"", 0)
