@@ -82,7 +82,7 @@ def main():
         worker = threading.Thread(target=digest)
         worker.start()
     started = time.monotonic()
-    for chunk in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
+    for chunk in _stdin_chunks():
         if mode in ("digest", "both"):
             parser.feed(chunk)
         if mode != "digest":
@@ -97,9 +97,13 @@ def main():
     print("%s: %.2f s%s" % (mode, time.monotonic() - started, made), file=sys.stderr)
 
 
+def _stdin_chunks():
+    return iter(lambda: sys.stdin.buffer.read(1 << 20), b"")
+
+
 def _restore_side(mode):
     started, cpu = time.monotonic(), time.process_time()
-    chunks = iter(lambda: sys.stdin.buffer.read(1 << 20), b"")
+    chunks = _stdin_chunks()
     if mode == "restore":
         written = sum(len(out) for out in canonical_stream(chunks, TreeDigest(SafetyChecker())))
         made = ", %d bytes re-written" % written
