@@ -21,11 +21,11 @@ from ansible_collections.persist.docker.plugins.module_utils._archive_meta impor
 from ansible_collections.persist.docker.plugins.module_utils._archive_read import ArchiveChanged, ArchiveCorrupt, PinnedArchive
 from ansible_collections.persist.docker.plugins.module_utils._encryption import EncryptionError, load_identities
 from ansible_collections.persist.docker.plugins.module_utils._errors import RestoreError
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import NotCanonicalOrder, SafetyChecker, UnsafeMember
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import VOLUME_MOUNT, tar_create_command
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import SUPPORTED_VERSIONS, DigestTooCostly, NotCanonicalOrder
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import SUPPORTED_VERSIONS, DigestTooCostly
 
 UNTOUCHED = " The target volume was not touched."
 # What reading an archive (or a tar stream) raises that is the archive's fault.

@@ -30,7 +30,7 @@ from contextlib import closing, contextmanager
 from ansible_collections.persist.docker.plugins.module_utils._archive_restore import ReadBack
 from ansible_collections.persist.docker.plugins.module_utils._copy_rules import ComparableDigest, comparable_records
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, HelperError
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, UnsafeMember
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import NotCanonicalOrder, SafetyChecker, UnsafeMember
 from ansible_collections.persist.docker.plugins.module_utils._swap import stage_and_swap
 from ansible_collections.persist.docker.plugins.module_utils._tar_commands import (
     COPY_DIFFERS,
@@ -44,7 +44,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tar_commands impor
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarFormatError, TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tar_write import canonical_stream
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import RecordStream, TreeDifferences, compare
-from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, NotCanonicalOrder, TreeDigest
+from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 from ansible_collections.persist.docker.plugins.module_utils._text import counted, no_room
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, shown
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, canonical_key, shown
 from ansible_collections.persist.docker.plugins.module_utils._tar_stream import TarParser
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import CURRENT_VERSION, TreeDigest
 
@@ -101,22 +101,18 @@ class TreeDifferences:
         return {"differences": self.as_dict(mode), "diff": {"prepared": self.prepared(mode)}}
 
 
-def _key(path: bytes) -> List[bytes]:
-    return path.split(b"/") if path else []
-
-
 def compare(archive_records: Iterable[Tuple[bytes, bytes]], target_records: Iterable[Tuple[bytes, bytes]], differences: TreeDifferences) -> TreeDifferences:
     """Merge two canonical ``(path, record)`` iterables into ``differences``; a path only in
     the archive is added, only in the target removed, in both with other records changed."""
     archive_iter, target_iter = iter(archive_records), iter(target_records)
     wanted, have = next(archive_iter, None), next(target_iter, None)
     while wanted is not None or have is not None:
-        if have is None or (wanted is not None and _key(wanted[0]) < _key(have[0])):
+        if have is None or (wanted is not None and canonical_key(wanted[0]) < canonical_key(have[0])):
             if wanted is None:
                 raise AssertionError("internal error: the loop runs while either side has an entry")
             differences.note("added", wanted[0])
             wanted = next(archive_iter, None)
-        elif wanted is None or _key(have[0]) < _key(wanted[0]):
+        elif wanted is None or canonical_key(have[0]) < canonical_key(wanted[0]):
             differences.note("removed", have[0])
             have = next(target_iter, None)
         else:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
-from ansible_collections.persist.docker.plugins.module_utils._member_safety import SafetyChecker, normalize, shown
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import CanonicalOrder, SafetyChecker, normalize
 
 if TYPE_CHECKING:
     from ansible_collections.persist.docker.plugins.module_utils._tar_stream import Member
@@ -48,10 +48,6 @@ _ZEROS = bytes(1 << 20)
 
 class DigestTooCostly(ValueError):
     """A version-1 digest would hash more zeros than V1_HOLE_BUDGET allows."""
-
-
-class NotCanonicalOrder(ValueError):
-    """Members arrive out of the canonical order, so the digest would depend on it."""
 
 
 # The type names as they appear in records.
@@ -207,21 +203,17 @@ class TreeDigest:
         self.entries = 0
         self.bytes = 0
         self._hash = hashlib.sha256(_VERSION_LINES[version])
-        self._previous_key: Optional[List[bytes]] = None
+        self._order = CanonicalOrder()  # used without a checker: a checker enforces the order itself
         self._path: Optional[bytes] = None
         self._content: Optional[Union[_ContentV2, _ContentV1]] = None
         self._hole_budget = [V1_HOLE_BUDGET]
 
     def member_start(self, member: Member) -> None:
-        path = self.checker.check(member) if self.checker else normalize(member.path)
-        key = path.split(b"/") if path else []
-        if self._previous_key is not None and key <= self._previous_key:
-            raise NotCanonicalOrder(
-                "member %s comes after %s: the archive is not in the order GNU tar --sort=name "
-                "writes, so it was not written by persist.docker"
-                % (shown(path) or ".", shown(b"/".join(self._previous_key)) or ".")
-            )
-        self._previous_key = key
+        if self.checker is not None:
+            path = self.checker.check(member)
+        else:
+            path = normalize(member.path)
+            self._order.advance(path)
         self._path = path
         if member.kind == "file":
             self._content = _ContentV2() if self.version == 2 else _ContentV1(self._hole_budget)

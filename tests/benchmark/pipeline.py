@@ -16,7 +16,7 @@ backup's data phase the machine itself needs, and what a second thread for the d
 Run as root on the engine's host (it reads the Mountpoint), with the collection importable
 (ANSIBLE_COLLECTIONS_PATH on PYTHONPATH, as scripts/lib.sh sets it); compare with
 ``$TAR | zstd -T0 -3 >/dev/null``, the benchmark's limit. Prints the wall and CPU seconds of
-this process to stderr. ``restore`` is what the one-pass restore's reading thread does with the
+this process to stderr (``restore`` and ``readback`` also its peak RSS). ``restore`` is what the one-pass restore's reading thread does with the
 decompressed stream (safety rules, tree digest, canonical re-writing; the archive's reading,
 hashing and decompression are not included), ``readback`` what the read-back of a staged tree
 does; the tar stream can also come from a file (``<FILE``).
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import resource
 import shlex
 import sys
 import threading
@@ -110,7 +111,8 @@ def _restore_side(mode):
     else:
         records = RecordStream(chunks)
         made = ", %d records" % sum(1 for _record in records)
-    print("%s: %.2f s, %.2f s of CPU%s" % (mode, time.monotonic() - started, time.process_time() - cpu, made), file=sys.stderr)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("%s: %.2f s, %.2f s of CPU, peak RSS %.1f MiB%s" % (mode, time.monotonic() - started, time.process_time() - cpu, peak, made), file=sys.stderr)
 
 
 if __name__ == "__main__":

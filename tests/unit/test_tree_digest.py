@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.persist.docker.plugins.module_utils._member_safety import NotCanonicalOrder
 from ansible_collections.persist.docker.plugins.module_utils._tree_digest import (
     BLOCK,
     V1_HOLE_BUDGET,
     DigestTooCostly,
-    NotCanonicalOrder,
     TreeDigest,
     _ContentV2,
 )
