@@ -41,11 +41,13 @@ _PREFIX_AND_PADDING = bytes(BLOCK - 345)
 def pax_record(keyword: str, value: bytes) -> bytes:
     """One extended-header record: ``"<length> <keyword>=<value>\\n"``, the length counting
     itself. ``keyword`` is text, ``value`` bytes."""
-    body = b" " + keyword.encode("utf-8", "surrogateescape") + b"=" + value + b"\n"
-    length = len(body) + 1
-    while len(b"%d" % length) + len(body) != length:
-        length = len(b"%d" % length) + len(body)
-    return b"%d" % length + body
+    body = b" %s=%s\n" % (keyword.encode("utf-8", "surrogateescape"), value)
+    # The length is the body's plus its own digits: as many as the body's length has, or one
+    # more when adding them carries into another digit.
+    length = len(body) + len(b"%d" % len(body))
+    if len(b"%d" % length) + len(body) != length:
+        length += 1
+    return b"%d%s" % (length, body)
 
 
 def pax_time(nanoseconds: int) -> bytes:
@@ -56,19 +58,11 @@ def pax_time(nanoseconds: int) -> bytes:
     return b"%s%d.%09d" % (sign, seconds, fraction)
 
 
-def _octal(value: int, width: int) -> bytes:
-    """``value`` as zero-padded octal filling ``width - 1`` bytes and a NUL; 0 when it does
-    not fit (the extended header carries the real value then)."""
-    if value < 0 or value >= 8 ** (width - 1):
-        value = 0
-    return b"%0*o" % (width - 1, value) + b"\0"
-
-
 def _number(value: int, width: int) -> bytes:
     """``value`` for a field no extended-header record can carry (device numbers): octal
     where it fits, else base-256 (a first byte 0x80, then big-endian), as GNU tar writes."""
     if 0 <= value < 8 ** (width - 1):
-        return _octal(value, width)
+        return b"%0*o\0" % (width - 1, value)
     return b"\x80" + value.to_bytes(width - 1, "big")
 
 
@@ -82,6 +76,22 @@ def _field(text: bytes, width: int) -> bytes:
     return text[:width].ljust(width, b"\0")
 
 
+def _tail(typeflag: bytes, linkname: bytes, devmajor: int, devminor: int) -> bytes:
+    """A header's bytes after the checksum: typeflag, link name, magic and version, the empty
+    user and group names, device numbers, the empty name prefix and the padding."""
+    return b"".join((typeflag, _field(linkname, 100), _MAGIC_AND_NAMES, _number(devmajor, 8), _number(devminor, 8), _PREFIX_AND_PADDING))
+
+
+def _plain_tail(typeflag: bytes) -> Tuple[bytes, int]:
+    tail = _tail(typeflag, b"", 0, 0)
+    return tail, byte_sum(tail)
+
+
+# Most headers have no link name in the ustar fields and no device numbers (the writer puts
+# link targets in the extended header): their tails and the tails' byte sums, made once.
+_PLAIN_TAILS = {typeflag: _plain_tail(typeflag) for typeflag in (*_TYPEFLAGS.values(), b"x")}
+
+
 def ustar_header(
     name: bytes, typeflag: bytes, size: int, mode: int = 0o644, uid: int = 0, gid: int = 0, mtime: int = 0, linkname: bytes = b"",
     devmajor: int = 0, devminor: int = 0,
@@ -90,16 +100,23 @@ def ustar_header(
     the caller puts them in an extended header."""
     if len(typeflag) != 1:
         raise ValueError("a tar type flag is one byte, not %r" % typeflag)
-    # Up to the checksum field, and after it (typeflag, link name, magic and version, the
-    # empty user and group names, device numbers, the empty name prefix and the padding).
-    head = b"".join((
-        _field(name, 100), _octal(mode, 8), _octal(uid, 8), _octal(gid, 8), _octal(size, 12), _octal(max(mtime, 0), 12),
-    ))
-    tail = b"".join((
-        typeflag, _field(linkname, 100), _MAGIC_AND_NAMES, _number(devmajor, 8), _number(devminor, 8), _PREFIX_AND_PADDING,
-    ))
+    # Up to the checksum field: name, then mode, uid, gid, size and mtime in octal.
+    head = b"%s%07o\0%07o\0%07o\0%011o\0%011o\0" % (
+        _field(name, 100),
+        mode if 0 <= mode <= _MAX_OCTAL_8 else 0,
+        uid if 0 <= uid <= _MAX_OCTAL_8 else 0,
+        gid if 0 <= gid <= _MAX_OCTAL_8 else 0,
+        size if 0 <= size <= _MAX_OCTAL_12 else 0,
+        mtime if 0 <= mtime <= _MAX_OCTAL_12 else 0,
+    )
+    plain = _PLAIN_TAILS.get(typeflag) if not linkname and not devmajor and not devminor else None
+    if plain is not None:
+        tail, tail_sum = plain
+    else:
+        tail = _tail(typeflag, linkname, devmajor, devminor)
+        tail_sum = byte_sum(tail)
     # The checksum counts its own field as eight spaces.
-    return b"%s%06o\0 %s" % (head, byte_sum(head) + byte_sum(tail) + 8 * 32, tail)
+    return b"%s%06o\0 %s" % (head, byte_sum(head) + tail_sum + 8 * 32, tail)
 
 
 def _padding(size: int) -> bytes:

@@ -69,9 +69,9 @@ def test_an_unsafe_member_stops_the_stream_before_any_of_its_bytes():
 
 
 def test_pax_records_count_their_own_length_and_times_keep_nanoseconds():
-    for value in (b"", b"x" * 5, b"y" * 93, b"z" * 994, b"w" * 9990):
-        record = pax_record("path", value)
-        assert int(record.split(b" ", 1)[0]) == len(record)
+    for size in (0, 1, 2, 3, 89, 90, 91, 92, 93, 94, 990, 991, 992, 993, 994, 9990, 9991, 9992, 9993):
+        record = pax_record("path", b"v" * size)
+        assert int(record.split(b" ", 1)[0]) == len(record), record[:8]
     assert pax_time(1700000000123456789) == b"1700000000.123456789"
     assert pax_time(-1500000000) == b"-1.500000000"
     assert pax_time(0) == b"0.000000000"
@@ -83,6 +83,9 @@ def test_pax_records_count_their_own_length_and_times_keep_nanoseconds():
     dict(name=b"./link", typeflag=b"2", size=0, linkname=b"\xfe" * 100, mtime=-5),
     dict(name=b"./dev", typeflag=b"3", size=0, devmajor=1 << 30, devminor=7),
     dict(name=b"./big", typeflag=b"0", size=1 << 40, uid=1 << 30),
+    dict(name=b"./PaxHeaders/a", typeflag=b"x", size=8 ** 11 - 1),
+    dict(name=b"./h", typeflag=b"1", size=0, linkname=b"./a", mode=0, gid=8 ** 7),
+    dict(name=b"./f", typeflag=b"0", size=3, devminor=1),
 ])
 def test_ustar_header_is_read_back_by_tarfile(fields):
     """Python's tarfile, another reader, checks the checksum and sees every field we wrote
