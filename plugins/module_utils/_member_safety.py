@@ -10,12 +10,15 @@ sanitizes. The checker sees members in archive order (as the tar parser reports 
 that order must be the canonical one (GNU tar ``--sort=name``, which persist.docker writes):
 it makes a repeated path an order error, puts a member's parents on the path to it (a stack
 as deep as the tree), and leaves one table that grows with the archive, the regular files
-a hard link may name, kept compressed (about 10 bytes a file for ordinary trees).
+a hard link may name, kept compressed (about 10 bytes a file for ordinary trees, and about
+16 plus the block's first name however the names are made).
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
+import os
 import zlib
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
@@ -137,19 +140,29 @@ def symlink_problem(directory: bytes, target: bytes) -> Optional[str]:
 
 class _RegularFiles:
     """The paths of the regular files approved so far, which arrive in canonical order, held
-    in blocks of about BLOCK bytes: the block being filled as a dict, the others compressed
-    (sorted paths share long prefixes), found by their first keys. Looking up a path costs
-    at most one block's decompression (the last one is kept)."""
+    in blocks of about BLOCK bytes, found by their first keys: the block being filled as a
+    dict, the others compressed (sorted paths share long prefixes) or, when that leaves more
+    than DIGEST bytes a path (names made not to compress, as a hostile archive's may be), as
+    a keyed 16-byte digest of each path. So a path costs at most about DIGEST bytes however it
+    is named; a lookup costs at most one block's decompression (the last one is kept)."""
 
     BLOCK = 1 << 12  # 4 KiB: a lookup decompresses and searches about 100 paths, in 4 to 16 microseconds here
+    DIGEST = 16
 
     def __init__(self) -> None:
         self._first_keys: List[bytes] = []
-        self._blocks: List[bytes] = []  # zlib of NUL + the block's paths joined and ended by NULs
+        # (hashed, data): the digests of the block's paths one after the other, or zlib of NUL
+        # and the block's paths joined and ended by NULs.
+        self._blocks: List[Tuple[bool, bytes]] = []
         self._filling: Dict[bytes, None] = {}
         self._filling_first = b""
         self._filling_bytes = 0
         self._cached: Tuple[int, bytes] = (-1, b"")
+        # A key of this table alone: nobody can make two paths that share a digest.
+        self._key = os.urandom(16)
+
+    def _digest(self, path: bytes) -> bytes:
+        return hashlib.blake2b(path, digest_size=self.DIGEST, key=self._key).digest()
 
     def add(self, path: bytes, key: bytes) -> None:
         if not self._filling:
@@ -157,8 +170,12 @@ class _RegularFiles:
         self._filling[path] = None
         self._filling_bytes += len(path) + 1
         if self._filling_bytes >= self.BLOCK:
+            packed = zlib.compress(b"\0" + b"\0".join(self._filling) + b"\0", 1)
+            if len(packed) > self.DIGEST * len(self._filling):
+                self._blocks.append((True, b"".join([self._digest(each) for each in self._filling])))
+            else:
+                self._blocks.append((False, packed))
             self._first_keys.append(self._filling_first)
-            self._blocks.append(zlib.compress(b"\0" + b"\0".join(self._filling) + b"\0", 1))
             self._filling = {}
             self._filling_bytes = 0
 
@@ -169,8 +186,15 @@ class _RegularFiles:
         index = bisect.bisect_right(self._first_keys, key) - 1
         if index < 0:
             return False
+        hashed, data = self._blocks[index]
+        if hashed:
+            digest = self._digest(path)
+            found = data.find(digest)
+            while found >= 0 and found % self.DIGEST:  # a match across two digests does not count
+                found = data.find(digest, found + 1)
+            return found >= 0
         if self._cached[0] != index:
-            self._cached = (index, zlib.decompress(self._blocks[index]))
+            self._cached = (index, zlib.decompress(data))
         return b"\0" + path + b"\0" in self._cached[1]
 
 

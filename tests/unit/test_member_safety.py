@@ -1,5 +1,7 @@
 """Malicious archives are refused whole, naming the member and the rule; good ones pass."""
 
+import binascii
+import random
 import tarfile
 import tracemalloc
 
@@ -178,3 +180,39 @@ def test_the_safety_rules_hold_a_few_bytes_per_member():
     finally:
         tracemalloc.stop()
     assert held < 16 * 100000, "the checker holds %d bytes for 100,000 files" % held
+
+
+def test_names_that_do_not_compress_are_kept_as_digests_and_still_found():
+    """A hostile archive's names may be made not to compress: the table keeps 16-byte digests
+    of them instead, so each costs about as little whatever its name, and lookups still find
+    exactly the files that came."""
+    rng = random.Random(7)
+    names = sorted(b"d/%s" % binascii.hexlify(rng.getrandbits(512).to_bytes(64, "big")) for _name in range(3000))
+    checker = SafetyChecker()
+    checker.check(member(b".", "dir"))
+    checker.check(member(b"d", "dir"))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            checker.check(member(name))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert all(block[0] for block in checker._files._blocks) and len(checker._files._blocks) > 80
+    assert held < 40 * len(names), "%d bytes a name of 130 bytes" % (held // len(names))
+    checker.check(member(b"h", "dir"))
+    for number, target in enumerate(names[::97] + [names[-1]]):
+        checker.check(member(b"h/%04d" % number, "hardlink", target))
+    for number, missing in enumerate([names[0][:-1], names[5] + b"0", b"d/" + b"f" * 128]):
+        with pytest.raises(UnsafeMember, match="not a regular file that comes earlier"):
+            checker.check(member(b"i/%d" % number, "hardlink", missing))
+
+
+def test_a_digest_found_across_two_others_does_not_count(monkeypatch):
+    table = _member_safety._RegularFiles()
+    digests = {b"a": b"A" * 8 + b"B" * 8, b"b": b"B" * 8 + b"C" * 8, b"c": b"C" * 8 + b"D" * 8, b"bc": b"B" * 8 + b"C" * 8}
+    monkeypatch.setattr(table, "_digest", digests.get)
+    table._first_keys, table._blocks = [b"a"], [(True, digests[b"a"] + digests[b"c"])]
+    assert b"a" in table and b"c" in table
+    assert b"b" not in table  # its digest is the last half of a's and the first of c's
