@@ -76,19 +76,19 @@ class CanonicalOrder:
     """Checks that normalized paths come in strictly increasing canonical order."""
 
     def __init__(self) -> None:
-        self.previous: Optional[bytes] = None  # the last path's key
+        self._previous: Optional[bytes] = None  # the last path's key
         self._previous_path = b""
 
     def advance(self, path: bytes) -> bytes:
         """Take the next path; return its key or raise NotCanonicalOrder."""
         key = canonical_key(path)
-        if self.previous is not None and key <= self.previous:
+        if self._previous is not None and key <= self._previous:
             raise NotCanonicalOrder(
                 "member %s comes after %s: the archive is not in the order GNU tar --sort=name "
                 "writes, so it was not written by persist.docker" % (shown(path) or ".", shown(self._previous_path) or "."),
-                repeated=key == self.previous,
+                repeated=key == self._previous,
             )
-        self.previous = key
+        self._previous = key
         self._previous_path = path
         return key
 
@@ -211,7 +211,6 @@ class SafetyChecker:
     def __init__(self, allow_special: bool = False) -> None:
         self.allow_special = allow_special
         self._order = CanonicalOrder()
-        self._previous_kind = ""
         # The members that are parents of the last one, and the last one, from the root down,
         # as (key + NUL, path, kind): the root's first field is b"", a prefix of every key.
         self._chain: List[Tuple[bytes, bytes, str]] = []
@@ -246,13 +245,13 @@ class SafetyChecker:
         except NotCanonicalOrder as exc:
             if not exc.repeated:
                 raise
-            if self._previous_kind != member.kind:
-                raise UnsafeMember(name, "appears twice, first as a %s, then as a %s" % (self._previous_kind, member.kind))
+            previous_kind = self._chain[-1][2]  # the previous member, the one repeated
+            if previous_kind != member.kind:
+                raise UnsafeMember(name, "appears twice, first as a %s, then as a %s" % (previous_kind, member.kind))
             raise UnsafeMember(name, "appears twice in the archive")
         self._check_parent(key, name)
         self._check_kind(member, path, name)
         self._chain.append((key + b"\0" if path else b"", path, member.kind))
-        self._previous_kind = member.kind
         if member.kind == "file":
             self._files.add(path, key)
         return path

@@ -16,10 +16,11 @@ backup's data phase the machine itself needs, and what a second thread for the d
 Run as root on the engine's host (it reads the Mountpoint), with the collection importable
 (ANSIBLE_COLLECTIONS_PATH on PYTHONPATH, as scripts/lib.sh sets it); compare with
 ``$TAR | zstd -T0 -3 >/dev/null``, the benchmark's limit. Prints the wall and CPU seconds of
-this process to stderr (``restore`` and ``readback`` also its peak RSS). ``restore`` is what the one-pass restore's reading thread does with the
-decompressed stream (safety rules, tree digest, canonical re-writing; the archive's reading,
-hashing and decompression are not included), ``readback`` what the read-back of a staged tree
-does; the tar stream can also come from a file (``<FILE``).
+this process to stderr (``restore`` and ``readback`` also its peak RSS). ``restore`` is what
+the one-pass restore's reading thread does with the decompressed stream (safety rules, tree
+digest, canonical re-writing; the archive's reading, hashing and decompression are not
+included), ``readback`` what the read-back of a staged tree does; the tar stream can also
+come from a file (``<FILE``).
 """
 
 from __future__ import annotations
