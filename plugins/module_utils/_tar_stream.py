@@ -61,6 +61,9 @@ _DEVICE_MAX = (1 << 31) - 1  # major_t, minor_t (int)
 _OFF_MAX = (1 << 63) - 1  # off_t, and time_t for seconds
 _CHECKSUM = re.compile(rb"[0-7]{6}\0 ")
 _OCTAL = {8: re.compile(rb"[0-7]{7}\0"), 12: re.compile(rb"[0-7]{11}\0")}
+# mode, uid, gid, size and mtime (bytes 100 to 148) as GNU tar writes them for any value they
+# hold in octal: one match instead of five (_member_from; _number reads any other form).
+_OCTAL_FIELDS = re.compile(rb"[0-7]{7}\0[0-7]{7}\0[0-7]{7}\0[0-7]{11}\0[0-7]{11}\0")
 _DECIMAL = re.compile(rb"0|[1-9][0-9]{0,18}")
 _TIME = re.compile(rb"(-?)(0|[1-9][0-9]{0,18})(?:\.([0-9]{1,9}))?")
 _SPARSE_MAP_01 = re.compile(rb"(?:0|[1-9][0-9]{0,18})(?:,(?:0|[1-9][0-9]{0,18}))*")
@@ -77,6 +80,8 @@ _STRING_KEYWORDS = frozenset([
     "path", "linkpath", "uname", "gname", "GNU.sparse.name", "SCHILY.acl.access", "SCHILY.acl.default",
 ])
 _XATTR = "SCHILY.xattr."
+# Keywords that are neither xattrs, ACLs nor sparse records.
+_PLAIN_KEYWORDS = frozenset(["path", "linkpath", "uname", "gname", "uid", "gid", "size", "mtime", "atime", "ctime"])
 _ACL_KEYS = ("SCHILY.acl.access", "SCHILY.acl.default")
 
 
@@ -425,7 +430,7 @@ class TarParser:
     def _read_header(self, block: bytes) -> None:
         magic = block[257:265]
         if magic == _POSIX_MAGIC:
-            if block[475] == 0 and _star_times(block):
+            if block[475] == 0 and 48 <= block[476] <= 55 and _star_times(block):
                 raise _Bad("GNU tar would read it as a star header (times where the name prefix goes)")
         elif magic == _GNU_MAGIC:
             if any(block[345:500]):
@@ -507,14 +512,13 @@ class TarParser:
         # GNU tar writes a sparse member's name in GNU.sparse.name, and the made-up name of its
         # header in path when that is not ASCII; GNU.sparse.name wins in either order.
         path = pax.get("GNU.sparse.name", pax.get("path", long_name if long_name is not None else name))
-        shown = _shown(path)
         if self._problem is not None:
-            raise TarFormatError(self._problem % shown)
+            raise TarFormatError(self._problem % _shown(path))
         self._extended = self._long_name = self._long_link = self._pending_at = None
         try:
             member = self._member_from(block, kind, path, pax, long_name, long_link, posix)
         except _Bad as exc:
-            raise TarFormatError("member %s is refused: %s" % (shown, exc))
+            raise TarFormatError("member %s is refused: %s" % (_shown(path), exc))
         self._member = member
         self._logical = 0
         if member.sparse_map is None and "GNU.sparse.major" in pax:
@@ -546,25 +550,32 @@ class TarParser:
         member.linkname = pax.get("linkpath", long_link if long_link is not None else _text(block[157:257]))
         if kind == "hardlink" and not member.linkname:
             raise _Bad("it is a hard link without a target (GNU tar would link it to '.')")
-        member.mode = _number(block[100:108], "mode", 0o7777)
-        # GNU tar reads every header field even where a pax record overrides it.
-        member.uid = _number(block[108:116], "uid", _ID_MAX)
-        member.gid = _number(block[116:124], "gid", _ID_MAX)
+        # GNU tar reads every header field even where a pax record overrides it. In octal,
+        # only the mode can be out of its range (7 digits hold less than _ID_MAX, 11 less
+        # than _OFF_MAX).
+        if _OCTAL_FIELDS.fullmatch(block, 100, 148) and int(block[100:107], 8) <= 0o7777:
+            member.mode, member.uid, member.gid = int(block[100:107], 8), int(block[108:115], 8), int(block[116:123], 8)
+            stored, mtime = int(block[124:135], 8), int(block[136:147], 8)
+        else:
+            member.mode = _number(block[100:108], "mode", 0o7777)
+            member.uid = _number(block[108:116], "uid", _ID_MAX)
+            member.gid = _number(block[116:124], "gid", _ID_MAX)
+            stored = _number(block[124:136], "size", _OFF_MAX)
+            mtime = _number(block[136:148], "mtime", _OFF_MAX, negative=True)
         if "uid" in pax:
             member.uid = _decimal(pax["uid"], "uid", _ID_MAX)
         if "gid" in pax:
             member.gid = _decimal(pax["gid"], "gid", _ID_MAX)
         member.uname = pax.get("uname", _text(block[265:297]))
         member.gname = pax.get("gname", _text(block[297:329]))
-        mtime = _number(block[136:148], "mtime", _OFF_MAX, negative=True)
         member.mtime_ns = _pax_time_ns(pax["mtime"], "mtime") if "mtime" in pax else mtime * 1000000000
         if kind in ("chardev", "blockdev"):
             member.devmajor = _number(block[329:337], "devmajor", _DEVICE_MAX)
             member.devminor = _number(block[337:345], "devminor", _DEVICE_MAX)
         else:
             member.devmajor = member.devminor = 0
-        member.xattrs = _xattrs(pax)
-        stored = _number(block[124:136], "size", _OFF_MAX)
+        plain = pax.keys() <= _PLAIN_KEYWORDS
+        member.xattrs = {} if plain else _xattrs(pax)
         if "size" in pax:
             stored = _decimal(pax["size"], "size", _OFF_MAX)
         if stored and kind != "file":
@@ -575,7 +586,7 @@ class TarParser:
         member.sparse_map = None
         self._stored_left = stored
         self._padding_left = _padded(stored) - stored
-        sparse = sorted(key for key in pax if key.startswith("GNU.sparse."))
+        sparse = () if plain else sorted(key for key in pax if key.startswith("GNU.sparse."))
         if sparse:
             self._read_sparse_records(member, pax, set(sparse), kind, posix)
         return member

@@ -149,6 +149,22 @@ class _ContentV2:
         return self._hash.hexdigest()
 
 
+def _whole_content_v2(data: bytes) -> str:
+    """The version-2 content hash of a file whose whole content is ``data`` (what _ContentV2
+    gives for it, without its block-by-block bookkeeping when no block is zeros)."""
+    if data.find(_ZERO_BLOCK) >= 0:  # a block of zeros may be among them
+        hasher = _ContentV2()
+        hasher.update(0, data)
+        return hasher.hexdigest(len(data))
+    # One run of data blocks: all of them, but a last partial block that is all zeros.
+    tail = len(data) % BLOCK
+    end = len(data) - tail if tail and data[-tail:] == _ZERO_BLOCK[:tail] else len(data)
+    if not end:
+        return hashlib.sha256().hexdigest()
+    run = hashlib.sha256(memoryview(data)[:end]).digest()
+    return hashlib.sha256(b"0 %d " % end + run + b"\n").hexdigest()
+
+
 class _ContentV1:
     """The version-1 content hash: the sha256 of the whole content, holes read as zeros;
     ``budget`` is a one-element list of the hole bytes the whole tree may still hash."""
@@ -205,7 +221,9 @@ class TreeDigest:
         self._hash = hashlib.sha256(_VERSION_LINES[version])
         self._order = CanonicalOrder()  # used without a checker: a checker enforces the order itself
         self._path: Optional[bytes] = None
+        # The current file's content hash: made by its first data, or at its end (no data).
         self._content: Optional[Union[_ContentV2, _ContentV1]] = None
+        self._whole: Optional[str] = None  # or its hex digest, when its data came in one piece
         self._hole_budget = [V1_HOLE_BUDGET]
 
     def member_start(self, member: Member) -> None:
@@ -215,14 +233,22 @@ class TreeDigest:
             path = normalize(member.path)
             self._order.advance(path)
         self._path = path
-        if member.kind == "file":
-            self._content = _ContentV2() if self.version == 2 else _ContentV1(self._hole_budget)
+
+    def _new_content(self) -> Union[_ContentV2, _ContentV1]:
+        self._content = _ContentV2() if self.version == 2 else _ContentV1(self._hole_budget)
+        return self._content
 
     def member_data(self, member: Member, offset: int, data: memoryview) -> None:
-        if member.kind == "file":
-            if self._content is None:
-                raise AssertionError("internal error: set by member_start for a file")
-            self._content.update(offset, data)
+        if member.kind != "file":
+            return
+        if self._content is None and self._whole is None:
+            if offset == 0 and len(data) == member.size and self.version == 2:
+                self._whole = _whole_content_v2(bytes(data))
+                return
+            self._new_content()
+        if self._content is None:
+            raise AssertionError("internal error: no data follows a file's whole content")
+        self._content.update(offset, data)
 
     def member_end(self, member: Member) -> None:
         path = self._path
@@ -230,9 +256,10 @@ class TreeDigest:
             raise AssertionError("internal error: set by member_start")
         content = b""
         if member.kind == "file":
-            if self._content is None:
-                raise AssertionError("internal error: set by member_start for a file")
-            content = self._content.hexdigest(member.size).encode("ascii")
+            if self._whole is not None:
+                content = self._whole.encode("ascii")
+            else:
+                content = (self._content or self._new_content()).hexdigest(member.size).encode("ascii")
             self.bytes += member.size
         if path:
             self.entries += 1
@@ -252,7 +279,7 @@ class TreeDigest:
         self._hash.update(encoded)
         if self.on_record is not None:
             self.on_record(path, encoded)
-        self._content = None
+        self._content = self._whole = None
 
     def archive_end(self) -> None:
         pass

@@ -184,6 +184,7 @@ def test_two_extended_headers_before_one_member_are_refused_naming_the_member():
     ("mode", b"0_00644\0"),
     ("mode", b"644\0\0\0\0\0"),
     ("mode", bytes(8)),
+    ("mode", b"0017777\0"),  # canonical octal, but more than the permission bits GNU tar reads
     ("uid", b"\x80\0\0\0\0\0\0\x05"),  # base-256 for a value octal holds
     ("uid", b"\x81\0\0\0\0\0\0\x05"),  # GNU tar reads base-256 only after 0x80 or 0xff
     ("mtime", b" 0000000001\0"),

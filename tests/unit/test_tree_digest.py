@@ -16,6 +16,7 @@ from ansible_collections.persist.docker.plugins.module_utils._tree_digest import
     DigestTooCostly,
     TreeDigest,
     _ContentV2,
+    _whole_content_v2,
 )
 from tarbuild import crafted, feed, gnu_tar, gnu_untar, info
 
@@ -190,3 +191,11 @@ def test_version_2_content_hash_is_the_same_however_the_data_arrives(pieces, cut
             hasher.update(position, piece)
         position += len(piece)
     assert hasher.hexdigest(len(content)) == _content_reference(content)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.tuples(st.sampled_from([0, 1, 4095, 4096, 4097, 9000]), st.sampled_from(["zeros", "ones", "random"])), max_size=8))
+def test_a_files_whole_content_in_one_piece_hashes_as_it_does_piece_by_piece(pieces):
+    """The shortcut for a file whose data arrives in one piece gives the same content hash."""
+    content = b"".join({"zeros": bytes(size), "ones": b"\x01" * size, "random": os.urandom(size)}[kind] for size, kind in pieces)
+    assert _whole_content_v2(content) == _content_reference(content)
