@@ -33,15 +33,18 @@ class ArchiveChanged(Exception):
 
 
 class _PinningReader:
-    """A ``read(size)`` over the raw file that works in whole PIN_BLOCKs: records each
-    block's sha256 (``digests`` empty) or checks it against ``digests`` before handing
-    any of its bytes on. Hashes the whole file on the way when ``whole`` is given."""
+    """A ``read(size)`` over the raw file that works in whole PIN_BLOCKs: records, after each
+    block, the sha256 of the file up to its end (``digests`` empty), or checks it against
+    ``digests`` before handing any of the block's bytes on. The prefix digests come from the
+    one running hash of the whole file (a copy of its state per block), so the file is
+    hashed once: equal prefix digests mean equal prefixes, hence an equal block. ``whole``
+    is that running hash (its hexdigest is the file's sha256 once it is read to its end)."""
 
-    def __init__(self, raw, digests, whole=None):
+    def __init__(self, raw, digests):
         self._raw = raw
         self._digests = digests
         self._recording = not digests
-        self.whole = whole
+        self.whole = hashlib.sha256()
         self._block = b""
         self._offset = 0
         self._index = 0
@@ -49,15 +52,14 @@ class _PinningReader:
 
     def _next_block(self):
         block = self._raw.read(PIN_BLOCK)
-        digest = hashlib.sha256(block).digest() if block else b""
-        if self._recording:
-            if block:
-                self._digests.append(digest)
-        elif block and (self._index >= len(self._digests) or self._digests[self._index] != digest):
-            raise ArchiveChanged("block %d (at byte %d) of the archive changed since it was verified" % (self._index, self._index * PIN_BLOCK))
-        if self.whole is not None:
+        if block:
             self.whole.update(block)
-        self._index += 1 if block else 0
+            digest = self.whole.copy().digest()
+            if self._recording:
+                self._digests.append(digest)
+            elif self._index >= len(self._digests) or self._digests[self._index] != digest:
+                raise ArchiveChanged("block %d (at byte %d) of the archive changed since it was verified" % (self._index, self._index * PIN_BLOCK))
+            self._index += 1
         self.size += len(block)
         self._block, self._offset = block, 0
 
@@ -108,7 +110,7 @@ class PinnedArchive:
         if first:
             del self._digests[:]  # an earlier first read that was not finished records anew
         self._raw.seek(0)
-        return first, _PinningReader(self._raw, self._digests, hashlib.sha256() if first else None)
+        return first, _PinningReader(self._raw, self._digests)
 
     def hash_file(self):
         """Read the whole file (pinned as a first read is), setting ``sha256`` and ``size``."""
