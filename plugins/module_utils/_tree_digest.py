@@ -165,6 +165,19 @@ def _whole_content_v2(data: bytes) -> str:
     return hashlib.sha256(b"0 %d " % end + run + b"\n").hexdigest()
 
 
+class _WholeContent:
+    """The content hash of a file whose data came in one piece, taken at once."""
+
+    def __init__(self, data: bytes) -> None:
+        self._hexdigest = _whole_content_v2(data)
+
+    def update(self, offset: int, data: Union[bytes, memoryview]) -> None:
+        raise AssertionError("internal error: no data follows a file's whole content")
+
+    def hexdigest(self, size: int) -> str:
+        return self._hexdigest
+
+
 class _ContentV1:
     """The version-1 content hash: the sha256 of the whole content, holes read as zeros;
     ``budget`` is a one-element list of the hole bytes the whole tree may still hash."""
@@ -222,8 +235,7 @@ class TreeDigest:
         self._order = CanonicalOrder()  # used without a checker: a checker enforces the order itself
         self._path: Optional[bytes] = None
         # The current file's content hash: made by its first data, or at its end (no data).
-        self._content: Optional[Union[_ContentV2, _ContentV1]] = None
-        self._whole: Optional[str] = None  # or its hex digest, when its data came in one piece
+        self._content: Optional[Union[_ContentV2, _ContentV1, _WholeContent]] = None
         self._hole_budget = [V1_HOLE_BUDGET]
 
     def member_start(self, member: Member) -> None:
@@ -241,14 +253,13 @@ class TreeDigest:
     def member_data(self, member: Member, offset: int, data: memoryview) -> None:
         if member.kind != "file":
             return
-        if self._content is None and self._whole is None:
+        content = self._content
+        if content is None:
             if offset == 0 and len(data) == member.size and self.version == 2:
-                self._whole = _whole_content_v2(bytes(data))
+                self._content = _WholeContent(bytes(data))
                 return
-            self._new_content()
-        if self._content is None:
-            raise AssertionError("internal error: no data follows a file's whole content")
-        self._content.update(offset, data)
+            content = self._new_content()
+        content.update(offset, data)
 
     def member_end(self, member: Member) -> None:
         path = self._path
@@ -256,10 +267,7 @@ class TreeDigest:
             raise AssertionError("internal error: set by member_start")
         content = b""
         if member.kind == "file":
-            if self._whole is not None:
-                content = self._whole.encode("ascii")
-            else:
-                content = (self._content or self._new_content()).hexdigest(member.size).encode("ascii")
+            content = (self._content or self._new_content()).hexdigest(member.size).encode("ascii")
             self.bytes += member.size
         if path:
             self.entries += 1
@@ -279,7 +287,7 @@ class TreeDigest:
         self._hash.update(encoded)
         if self.on_record is not None:
             self.on_record(path, encoded)
-        self._content = self._whole = None
+        self._content = None
 
     def archive_end(self) -> None:
         pass
