@@ -17,7 +17,7 @@ import errno
 import hashlib
 import os
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -188,8 +188,8 @@ def backup(engine, options, check_mode, now=None):
     guard = Consistency(engine, [(volume, READS)], options.consistency, check_mode, "volume_backup")
     result = _unchanged_before_stopping(engine, described, options)
     if result is None:
-        with guard:
-            result = _backup_quiet(engine, described, options, check_mode, now, guard)
+        with guard, _volume_stream(engine, volume, options, check_mode) as stream:
+            result = _backup_quiet(engine, described, options, check_mode, now, guard, stream)
             guard.result = result
     result.update(guard.report())
     result["transport"] = engine.helpers.transport()
@@ -219,8 +219,26 @@ def _unchanged_before_stopping(engine, described, options):
     )
 
 
-def _backup_quiet(engine, described, options, check_mode, now, guard):
-    """The backup proper, while the containers in the way are stopped or paused."""
+@contextmanager
+def _volume_stream(engine, volume, options, check_mode):
+    """Yield ``stream()``, which returns the generator of the volume's tar stream for the
+    archive. Where the transport is known already (a listing before the lock decided it), the
+    helper that streams it starts now, held (HelperRunner.held_output), side by side with the
+    listing that decides whether an archive is written at all; it reads nothing unless
+    called, and is removed when the block ends. Otherwise it starts when called."""
+    command = tar_create_command(options.exclude)
+    volumes = {volume: VOLUME_MOUNT}
+    what = "backing up volume %s" % volume
+    if check_mode or not engine.helpers.transport_known():
+        yield lambda: engine.helpers.stream_output(command, volumes, what, bulk=True)
+        return
+    with engine.helpers.held_output(command, volumes, what) as release:
+        yield release
+
+
+def _backup_quiet(engine, described, options, check_mode, now, guard, stream):
+    """The backup proper, while the containers in the way are stopped or paused; ``stream``
+    as _volume_stream yields it."""
     volume, dest = described["name"], options.dest
     actions: List[str] = []
     warnings: List[str] = []
@@ -276,7 +294,7 @@ def _backup_quiet(engine, described, options, check_mode, now, guard):
                 archive=archive_path,
             )
     try:
-        metadata = _write_archive(engine, described, options, guard, archive_path=archive_path, created=created,
+        metadata = _write_archive(engine, described, options, guard, stream, archive_path=archive_path, created=created,
                                   tree_fingerprint=current_fingerprint, unless_same_as=latest)
     except _SameTree as same:
         return _unchanged(result, guard, actions, latest, same.reason)
@@ -317,10 +335,10 @@ def _archive_name(options, now):
     return created, archive_path
 
 
-def _write_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint, unless_same_as):
+def _write_archive(engine, described, options, guard, stream, *, archive_path, created, tree_fingerprint, unless_same_as):
     volume = described["name"]
     try:
-        metadata = _stream_to_archive(engine, described, options, guard, archive_path=archive_path, created=created,
+        metadata = _stream_to_archive(engine, described, options, guard, stream, archive_path=archive_path, created=created,
                                       tree_fingerprint=tree_fingerprint, unless_same_as=unless_same_as)
     except FileExistsError as exc:
         raise BackupError(
@@ -345,15 +363,15 @@ def _write_archive(engine, described, options, guard, *, archive_path, created, 
     return metadata
 
 
-def _stream_to_archive(engine, described, options, guard, *, archive_path, created, tree_fingerprint, unless_same_as):
-    """Stream the volume into a temporary archive; once complete, give its sidecar and then
-    the archive their final names. Raises _SameTree instead (the temporary file is removed)
-    when its tree digest is that of backup ``unless_same_as`` (None: the archive is kept)."""
+def _stream_to_archive(engine, described, options, guard, stream, *, archive_path, created, tree_fingerprint, unless_same_as):
+    """Stream the volume (``stream()``, see _volume_stream) into a temporary archive; once
+    complete, give its sidecar and then the archive their final names. Raises _SameTree
+    instead (the temporary file is removed) when its tree digest is that of backup
+    ``unless_same_as`` (None: the archive is kept)."""
     volume = described["name"]
     started = time.time()
     digest = TreeDigest()
     parser = TarParser(digest)
-    command = tar_create_command(options.exclude)
     with AtomicFile(archive_path) as target:
         hashing = _HashingFile(target)
         recipients = options.encrypt_recipients
@@ -361,7 +379,7 @@ def _stream_to_archive(engine, described, options, guard, *, archive_path, creat
         try:
             writer = compressing_writer(sink or hashing, options.compression, options.compression_level, options.threads)
             changed_while_read = None
-            with closing(engine.helpers.stream_output(command, {volume: VOLUME_MOUNT}, "backing up volume %s" % volume, bulk=True)) as chunks:
+            with closing(stream()) as chunks:
                 try:
                     for chunk in chunks:
                         parser.feed(chunk)

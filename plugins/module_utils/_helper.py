@@ -153,6 +153,12 @@ class HelperRunner:
                 self._decide(fast, False)
         return self._fast or None
 
+    def transport_known(self):
+        """Whether the transport of bulk data is decided (the fast path proved or refused, or
+        the API stream asked for): a bulk helper started now needs no helper of its own to
+        prove it."""
+        return self.transport_option == "api" or self._fast is not None
+
     def _undecided_fast_path(self):
         """A new FastPath for a helper to carry its proof, while the fast path is allowed and
         not decided yet; else None."""
@@ -407,7 +413,6 @@ class HelperRunner:
         runs nothing."""
         self.prepare()  # here, not in the thread that starts the helper
         fast = self._fast_path()
-        self.transports.add("fifo" if fast else "api")
         fifo = None  # (path here, reading descriptor) on the fast path
         if fast:
             host_fifo, container_fifo = fast.fifo()
@@ -426,6 +431,7 @@ class HelperRunner:
 
         def release():
             run = starting.run()
+            self.transports.add("fifo" if fast else "api")
             run.send(GO_LINE)
             run.close_input()
             if fifo is None:

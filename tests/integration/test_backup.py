@@ -307,6 +307,32 @@ def test_backup_removes_temporary_files_of_dead_writers_and_stale_orphan_sidecar
     assert os.path.exists(result["archive"]["sidecar"])
 
 
+def test_leftovers_of_an_unchanged_volume_are_removed_under_the_lock_and_its_held_stream_never_runs(
+    run_module, engine, backup_dir, this_host
+):
+    # With the transport known from the start (api), the helper that would stream the volume
+    # starts, held, beside the listing under the lock; the listing finds the volume unchanged,
+    # so it is removed without having read anything.
+    name = engine.create_volume("held-unused")
+    engine.fill(name)
+    first = run_module("volume_backup", volume=name, dest=str(backup_dir), helper_transport="api")
+    assert first["changed"] is True, first
+    # Leftovers make the run look under the lock instead of skipping before it.
+    dead = backup_dir / (".persist-partial-%s-20260101T000000Z.tar.zst.%s.99999999" % (name, this_host))
+    dead.write_bytes(b"half an archive")
+
+    again = run_module("volume_backup", volume=name, dest=str(backup_dir), helper_transport="api")
+
+    assert not again.get("failed"), again
+    assert again["actions"] == ["remove 1 leftover file of unfinished backups"], again
+    assert again["archive"] is None and "metadata fingerprint" in again["skipped_reason"], again
+    assert again.get("transport") is None, "no tar stream was read"
+    assert not dead.exists()
+    assert sorted(path.name for path in backup_dir.iterdir()) == sorted(
+        os.path.basename(first["archive"][key]) for key in ("path", "sidecar"))
+    assert engine.helpers_on(name) == []
+
+
 @pytest.fixture
 def small_filesystem(backup_dir):
     """A 2 MiB tmpfs mounted inside this test's backup directory, unmounted at the end."""

@@ -165,16 +165,18 @@ def _helper_lifetimes(docker_client, since):
     return sorted((seen["create"], seen.get("die"), seen.get("destroy")) for seen in times.values())
 
 
-def _spanning(lifetimes):
-    """The pairs (outer, inner) of helpers where one lived across the whole of the other."""
-    return [(outer, inner) for outer in lifetimes for inner in lifetimes if outer[0] < inner[0] and inner[1] < outer[1]]
+def _living_across_the_end(lifetimes):
+    """The pairs (outer, inner) of helpers where one was created before the other died and
+    lived on after it (the two may be created side by side, in either order)."""
+    return [(outer, inner) for outer in lifetimes for inner in lifetimes
+            if outer is not inner and outer[0] < inner[1] < outer[1]]
 
 
 @pytest.mark.parametrize("transport", ["auto", "api"])
 def test_the_helper_that_reads_a_restore_back_is_ready_before_the_extraction_ends(run_module, engine, backup_dir, docker_client, transport):
-    """The read-back's helper is started before the extraction's and held until it ended, so
+    """The read-back's helper is started beside the extraction's and held until it ended, so
     that no container is created while the engine writes the extracted data out (it starts
-    none then): one helper lives across another, and the restore reads back right."""
+    none then): one helper lives across another's end, and the restore reads back right."""
     source = engine.create_volume("transport-held-source")
     fill_random(engine.mountpoint(source), "big", 8 << 20)
     archive = run_module("volume_backup", volume=source, dest=str(backup_dir))["archive"]["path"]
@@ -187,7 +189,7 @@ def test_the_helper_that_reads_a_restore_back_is_ready_before_the_extraction_end
     assert result["transport"] == ("fifo" if transport == "auto" else "api"), result
     lifetimes = _helper_lifetimes(docker_client, since)
     assert all(died is not None for _created, died, _destroyed in lifetimes), lifetimes
-    assert len(_spanning(lifetimes)) == 1, lifetimes
+    assert len(_living_across_the_end(lifetimes)) == 1, lifetimes
     assert differences(snapshot(engine.mountpoint(source)), snapshot(engine.mountpoint(target))) == []
 
 
@@ -209,7 +211,7 @@ def test_a_restore_stops_the_containers_in_the_way_once_the_engine_is_done_with_
     assert result["changed"] is True, result
     [entry] = result["consistency"]["containers"]
     assert (entry["name"], entry["action"], entry["performed"]) == (app.name, "stop", True), entry
-    [(_held, extraction)] = _spanning(_helper_lifetimes(docker_client, since))
+    [(_held, extraction)] = _living_across_the_end(_helper_lifetimes(docker_client, since))
     [kill] = [event["timeNano"] for event in docker_client.events(since=since, until=time.time(), decode=True,
                                                                   filters={"type": "container", "event": "kill", "container": app.id})]
     assert extraction[2] is not None and extraction[2] < kill, (extraction, kill)
