@@ -22,7 +22,8 @@ from ansible_collections.persist.docker.plugins.module_utils._engine import Volu
 from ansible_collections.persist.docker.plugins.module_utils._errors import CopyError, VolumeMissing
 from ansible_collections.persist.docker.plugins.module_utils._helper import HelperRunner
 from ansible_collections.persist.docker.plugins.module_utils._options import Connection, ConsistencyOptions, Helper, Params, WriteOptions
-from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover
+from ansible_collections.persist.docker.plugins.module_utils._prefetch import InBackground
+from ansible_collections.persist.docker.plugins.module_utils._swap import check_source, recover, reserved_state
 from ansible_collections.persist.docker.plugins.module_utils._tree_compare import TreeDifferences, only_root
 
 
@@ -181,10 +182,20 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
     )
     commit = _Commit(guards)
     recovery = options.consistency.recovery
-    result["warnings"] = check_source(engine, source, commit, check_mode=check_mode, recovery=recovery, actions=result["actions"],
-                                      operation="copy")
-    planned = len(result["actions"])
     current = dest_engine.volume(dest)
+    dest_state = None
+    if current is not None and (cross or engine.helpers.transport_known()):
+        # The destination's reserved names are listed while the source's are looked at; on
+        # one engine only once the transport is decided (the first short helper of a run
+        # carries the fast path's proof, see _helper, and only one may).
+        dest_state = InBackground(lambda: reserved_state(dest_engine, dest), name="persist-listing")
+    try:
+        result["warnings"] = check_source(engine, source, commit, check_mode=check_mode, recovery=recovery, actions=result["actions"],
+                                          operation="copy")
+    finally:
+        if dest_state is not None:
+            dest_state.settle()
+    planned = len(result["actions"])
     settings = state = None
     if current is None:
         if not options.write.create:
@@ -200,7 +211,8 @@ def _copy_quiet(engine, described, dest_engine, cross, options, check_mode, guar
         if reason:
             raise CopyError("Volume %s is not written by volume_copy: %s. Writing it would change the other's files under it. "
                             "Nothing was changed." % (dest, reason), volume_name=dest)
-        finished, warnings, state = recover(dest_engine, dest, commit, check_mode, recovery, result["actions"])
+        finished, warnings, state = recover(dest_engine, dest, commit, check_mode, recovery, result["actions"],
+                                            dest_state.result() if dest_state is not None else None)
         result["finished_interrupted"] = finished
         result["warnings"].extend(warnings)
 

@@ -3,18 +3,23 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private module_utils of persist.docker: not a public API, may change without notice.
-"""Run a producer of byte chunks in a thread, a bounded number of bytes ahead of its consumer.
+"""Work done in a thread ahead of whoever needs it.
 
+``prefetch``: a producer of byte chunks, a bounded number of bytes ahead of its consumer.
 Receiving a stream (socket reads, decompression) and working on it (parsing, hashing,
 compressing) then overlap: both sides spend most of their time in calls that release the
 GIL. Memory stays bounded by ``depth`` batches of about ``batch_size`` bytes.
+
+``InBackground``: one call, such as a helper container's start or a listing, that waits on
+the engine while the caller goes on with another (the engine serves two side by side in
+little more time than one).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Generator, Iterable, List
+from typing import Any, Callable, Generator, Iterable, List, Optional
 
 _END = object()
 
@@ -82,3 +87,31 @@ def prefetch(chunks: Iterable[bytes], depth: int = 8, batch_size: int = 1 << 20,
         stop.set()
         if wait:
             producer.join()
+
+
+class InBackground:
+    """``call()`` run in a thread of its own from now on. ``result()`` waits for it and returns
+    its value or raises its error; ``settle()`` waits and returns the value, or None when it
+    failed (for a cleanup, which must not raise over another error)."""
+
+    def __init__(self, call: Callable[[], Any], name: str = "persist-background") -> None:
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self._value = call()
+        except BaseException as exc:  # raised in the caller, by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def settle(self) -> Any:
+        self._thread.join()
+        return None if self._error is not None else self._value

@@ -172,17 +172,19 @@ def _record_in_the_way(target):
     )
 
 
-def recover(engine, volume, commit, check_mode, recovery, actions):
+def recover(engine, volume, commit, check_mode, recovery, actions, state=None):
     """Act on the reserved entries of ``volume`` (an existing target of a restore or copy):
     finish our swap that a killed run left half done, remove our staging trees of runs killed
     before their swap, and with ``recovery`` V(discard) give foreign reserved entries visible
     names. Appends what it does (or would do) to ``actions``. Returns (finished, warnings,
     state): ``state`` is the volume's ReservedState when nothing was to be done, else None.
+    A ``state`` given is the volume's, read under the caller's lock; else it is read here.
 
     Raises ReservedEntries for a journal this collection cannot prove it wrote (unless
     ``recovery`` is discard): nothing is done to the volume, and its containers that a killed
     run left stopped stay stopped (``commit.hold``)."""
-    state = reserved_state(engine, volume)
+    if state is None:
+        state = reserved_state(engine, volume)
     record = read_record(engine, volume)
     plan = plan_recovery(state, record)
     volumes = {volume: VOLUME_MOUNT}

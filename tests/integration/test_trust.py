@@ -308,8 +308,11 @@ def test_extraction_helpers_lack_the_privileges_the_safety_rules_refuse_unless_a
             return any(entry.startswith(".persist-staging-") for entry in os.listdir(engine.mountpoint(target)))
 
         assert adhoc_process.wait_until(extracting, timeout=120, interval=0.005)
-        helpers = engine.helpers_on(target)
-        seen[allow] = set(engine.client.api.inspect_container(helpers[0].id)["HostConfig"]["CapAdd"]) if helpers else None
+        # The extraction's helper mounts the volume read-write (the read-back's, held ready
+        # beside it, read-only).
+        helpers = [engine.client.api.inspect_container(helper.id) for helper in engine.helpers_on(target)]
+        writers = [details for details in helpers if any(mount.get("Name") == target and mount.get("RW") for mount in details["Mounts"])]
+        seen[allow] = set(writers[0]["HostConfig"]["CapAdd"]) if writers else None
         out, err = process.communicate(timeout=300)
         assert adhoc_process.parse(out.decode(), err.decode())["changed"] is True
     assert seen[False] is not None and not seen[False] & {"MKNOD", "SETFCAP", "FSETID", "CAP_MKNOD", "CAP_SETFCAP", "CAP_FSETID"}, seen

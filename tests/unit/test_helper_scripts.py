@@ -1,14 +1,11 @@
 """The shell wrappers of helper commands, run here with the machine's sh: a bulk writer's
 success line, and a held helper that runs its command only when told to; and how long the
-module waits for a bulk writer's output to end; a helper started in a thread of its own."""
+module waits for a bulk writer's output to end."""
 
 import subprocess
 import threading
-import time
 
-import pytest
-
-from ansible_collections.persist.docker.plugins.module_utils._helper import GO_LINE, _Starting, await_stream_end, held, reporting_success, success_line
+from ansible_collections.persist.docker.plugins.module_utils._helper import GO_LINE, await_stream_end, held, reporting_success, success_line
 
 
 def _run(command, stdin=b""):
@@ -83,37 +80,3 @@ def test_a_stream_that_does_not_end_is_waited_for_until_the_container_ended():
     await_stream_end(drainer, running, patience=0.02)
     assert not answers
     assert not drainer.is_alive()
-
-
-def _slow_start(result=None, error=None):
-    """A start that takes 0.1 s in its own thread and records where it ran and that it ended."""
-    seen = {}
-
-    def start():
-        seen["thread"] = threading.current_thread()
-        time.sleep(0.1)
-        seen["ended"] = True
-        if error is not None:
-            raise error
-        return result
-
-    return start, seen
-
-
-def test_a_helper_started_in_a_thread_is_handed_over_once_its_start_ended():
-    run = object()
-    start, seen = _slow_start(result=run)
-    starting = _Starting(start)
-    assert starting.run() is run
-    assert seen["ended"]
-    assert seen["thread"] is not threading.current_thread()
-    assert starting.settle() is run
-
-
-def test_a_failed_start_is_raised_by_run_and_settles_to_nothing():
-    start, seen = _slow_start(error=OSError("the engine refused"))
-    starting = _Starting(start)
-    assert starting.settle() is None  # waits for the start to end: nothing is left to remove
-    assert seen["ended"]
-    with pytest.raises(OSError, match="the engine refused"):
-        starting.run()

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: persist.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The read-ahead thread: every byte in order, bounded memory, errors where they happened."""
+"""The read-ahead thread: every byte in order, bounded memory, errors where they happened; and
+one call run in a thread of its own."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.persist.docker.plugins.module_utils._prefetch import prefetch
+from ansible_collections.persist.docker.plugins.module_utils._prefetch import InBackground, prefetch
 
 
 @given(st.lists(st.binary(max_size=50), max_size=40), st.integers(min_value=1, max_value=120), st.integers(min_value=1, max_value=4))
@@ -84,3 +85,37 @@ def test_with_wait_the_close_returns_once_the_producer_stopped_and_closed_its_so
     consumer.close()
     assert closed == ["persist-prefetch"]
     assert not [thread for thread in threading.enumerate() if thread.name == "persist-prefetch"]
+
+
+def _slow_call(value=None, error=None):
+    """A call that takes 0.1 s and records the thread it ran in and that it ended."""
+    seen = {}
+
+    def call():
+        seen["thread"] = threading.current_thread()
+        time.sleep(0.1)
+        seen["ended"] = True
+        if error is not None:
+            raise error
+        return value
+
+    return call, seen
+
+
+def test_a_call_in_the_background_runs_in_another_thread_and_its_value_waits_for_its_end():
+    value = object()
+    call, seen = _slow_call(value=value)
+    running = InBackground(call)
+    assert running.result() is value
+    assert seen["ended"]
+    assert seen["thread"] is not threading.current_thread()
+    assert running.settle() is value
+
+
+def test_a_failed_call_in_the_background_is_raised_by_result_and_settles_to_none():
+    call, seen = _slow_call(error=OSError("the engine refused"))
+    running = InBackground(call)
+    assert running.settle() is None  # waits for the call to end
+    assert seen["ended"]
+    with pytest.raises(OSError, match="the engine refused"):
+        running.result()
