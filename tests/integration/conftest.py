@@ -349,6 +349,12 @@ class Engine:
         self._containers.append(name)
         return name
 
+    def adopt_containers(self, *names):
+        """Containers that something this test runs (a playbook) creates under these exact
+        names, each starting with the session prefix; removed at the end if they exist."""
+        assert all(name.startswith(PREFIX) for name in names), names
+        self._containers.extend(names)
+
     def cleanup(self):
         # Lock containers and swap records of our volumes, left by runs that a test killed.
         self._containers.extend("persist-%s-%s" % (kind, name) for name in self._volumes for kind in ("lock", "swap"))
