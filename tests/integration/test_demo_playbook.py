@@ -58,7 +58,7 @@ def test_the_demo_keeps_what_it_is_asked_to_then_removes_all_it_made_and_nothing
     assert again["changed"] is False and "already equals" in again["skipped_reason"], again
     assert docker_client.volumes.get(volume).attrs["Labels"]["persist.demo"] == "lesson-1"
     assert docker_client.containers.get(prefix + "-app-3").status == "running"
-    assert sorted(path.name for path in backups.glob(volume + "-*.tar.zst")), sorted(backups.iterdir())
+    assert list(backups.glob(volume + "-*.tar.zst")), sorted(backups.iterdir())
     assert (backups / volume).is_dir(), sorted(backups.iterdir())  # the backup role's directory of the volume
     assert docker_client.containers.get(other_container).status == "running"
 
